@@ -1,0 +1,285 @@
+//! Request parameters and results of every method, as named in PROTOCOL.md.
+//!
+//! The `#[rpc]` traits in [`crate::api`] take these fields as named arguments
+//! (`params` is always a JSON object); the structs here describe the same objects
+//! for clients that build requests by hand, and for documentation and tests.
+
+use crate::ids::{RequestId, SessionId, TuiId, TurnId};
+use crate::patch::Patch;
+use crate::types::{
+    CancelCause, Evicted, Message, Mode, Overrides, SessionInfo, SessionStatus, TurnVerdict,
+    UploadEntry,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// `client` in `initialize`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ClientInfo {
+    pub name: String,
+    #[serde(default)]
+    pub version: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InitializeParams {
+    pub protocol_version: u32,
+    #[serde(default)]
+    pub client: Option<ClientInfo>,
+    #[serde(default)]
+    pub tui_id: Option<TuiId>,
+    #[serde(default)]
+    pub tui_sig: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InitializeResult {
+    pub protocol_version: u32,
+    pub server_version: String,
+    pub server_pid: u32,
+    pub daemon_id: String,
+    pub tui_id: TuiId,
+    pub tui_sig: String,
+    pub capabilities: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DaemonStatus {
+    pub server_version: String,
+    pub protocol_version: u32,
+    pub pid: u32,
+    pub uptime_secs: u64,
+    pub socket: String,
+    pub ws_listen: Option<String>,
+    pub data_dir: String,
+    pub sessions_live: u64,
+    pub sessions_total: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct NewSessionParams {
+    #[serde(default)]
+    pub agent: Option<String>,
+    #[serde(default)]
+    pub mode: Option<Mode>,
+    #[serde(default)]
+    pub cwd: Option<String>,
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub overrides: Option<Overrides>,
+    #[serde(default)]
+    pub ttl_secs: Option<u64>,
+    #[serde(default)]
+    pub keep_siblings: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadSessionParams {
+    pub session_id: SessionId,
+    #[serde(default)]
+    pub take_over: Option<bool>,
+    #[serde(default)]
+    pub keep_siblings: Option<bool>,
+}
+
+/// Result of `session/new` and `session/load`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionResult {
+    pub session: SessionInfo,
+    pub evicted: Vec<Evicted>,
+}
+
+/// Filters of `session/list` and `admin/sessions`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ListParams {
+    /// `"me"`, `"any"`, `"none"` or a TUI id.
+    #[serde(default)]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub mode: Option<Mode>,
+    #[serde(default)]
+    pub live: Option<bool>,
+    #[serde(default)]
+    pub status: Option<SessionStatus>,
+    #[serde(default)]
+    pub limit: Option<u32>,
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ListResult {
+    pub sessions: Vec<SessionInfo>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionIdParams {
+    pub session_id: SessionId,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessagesParams {
+    pub session_id: SessionId,
+    #[serde(default)]
+    pub from: Option<u64>,
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessagesResult {
+    pub messages: Vec<Message>,
+    pub total: u64,
+}
+
+/// `overrides` of `session/configure`: absent leaves a field, `null` clears it.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverridesPatch {
+    #[serde(default, skip_serializing_if = "Patch::is_absent")]
+    pub model: Patch<String>,
+    #[serde(default, skip_serializing_if = "Patch::is_absent")]
+    pub model_provider: Patch<String>,
+    #[serde(default, skip_serializing_if = "Patch::is_absent")]
+    pub temperature: Patch<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigureParams {
+    pub session_id: SessionId,
+    pub overrides: OverridesPatch,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigureResult {
+    pub overrides: Overrides,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CloseResult {
+    pub closed: bool,
+    pub cancelled_turn: Option<TurnId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeleteResult {
+    pub deleted: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PromptParams {
+    pub session_id: SessionId,
+    pub text: String,
+    #[serde(default)]
+    pub attachments: Option<Vec<String>>,
+    #[serde(default)]
+    pub interrupt: Option<bool>,
+    #[serde(default)]
+    pub wait: Option<bool>,
+}
+
+/// `session/prompt` without `wait`: the turn was accepted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PromptAccepted {
+    pub turn_id: TurnId,
+    /// How many turns run or wait before this one (0: it starts now).
+    pub queued_behind: u32,
+}
+
+/// The result of `session/prompt`: accepted, or with `wait: true` the verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum PromptResult {
+    Finished(TurnVerdict),
+    Accepted(PromptAccepted),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CancelResult {
+    pub cancelled: bool,
+    pub turn_id: Option<TurnId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RespondParams {
+    pub session_id: SessionId,
+    #[serde(default)]
+    pub request_id: Option<RequestId>,
+    pub response: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RespondResult {
+    pub remaining: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UploadParams {
+    pub session_id: SessionId,
+    pub name: String,
+    #[serde(default)]
+    pub mime_type: Option<String>,
+    #[serde(default)]
+    pub data_b64: Option<String>,
+    #[serde(default)]
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UploadsResult {
+    pub uploads: Vec<UploadEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubscribeParams {
+    pub session_id: SessionId,
+    #[serde(default)]
+    pub since_seq: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KillResult {
+    pub killed: bool,
+    pub cancelled_turn: Option<TurnId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatsResult {
+    pub connections: u64,
+    pub tuis: u64,
+    pub sessions_live: u64,
+    pub sessions_total: u64,
+    pub by_agent: BTreeMap<String, u64>,
+    pub turns_running: u64,
+    pub turns_queued: u64,
+    pub cancels_by_cause: BTreeMap<CancelCause, u64>,
+    pub rss_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TuiInfo {
+    pub tui_id: TuiId,
+    pub connected_at: String,
+    /// `"unix"` or `"ws"`.
+    pub transport: String,
+    /// `uid:<n> pid:<n>` for the Unix socket, `ip:port` for TCP.
+    pub peer: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TuisResult {
+    pub tuis: Vec<TuiInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ShutdownParams {
+    #[serde(default)]
+    pub grace_secs: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OkResult {
+    pub ok: bool,
+}
