@@ -1,0 +1,16 @@
+//! sessiond: the long-running daemon that owns AI agent sessions for terminal UIs,
+//! the way the tmux server owns shells. `main.rs` only parses the command line.
+
+pub mod agent;
+pub mod cli;
+pub mod events;
+pub mod identity;
+pub mod persist;
+pub mod rpc;
+pub mod server;
+pub mod state;
+pub mod store;
+pub mod transport;
+pub mod turn;
+pub mod uploads;
+pub mod util;

@@ -1,0 +1,216 @@
+//! The embedded SQLite database: schema and migrations, one writer thread with group
+//! commit, and a small pool of readers. Async code never blocks on SQLite.
+
+mod read;
+mod schema;
+mod write;
+
+pub use read::ListQuery;
+pub use write::Op;
+
+use crate::store::record::{MessageRecord, SessionRecord, UploadRecord};
+use rusqlite::Connection;
+use sessiond_protocol::{SessionId, TurnVerdict};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tokio::sync::oneshot;
+
+/// The database file name inside the data directory.
+pub const DB_FILE: &str = "sessiond.db";
+
+/// Errors of the persistence layer.
+#[derive(Debug, thiserror::Error)]
+pub enum PersistError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("database writer stopped")]
+    WriterGone,
+    #[error("database task failed")]
+    Join,
+    #[error("database write failed: {0}")]
+    Write(String),
+}
+
+struct Job {
+    ops: Vec<Op>,
+    done: Option<oneshot::Sender<Result<(), String>>>,
+}
+
+/// A queued write; await it for durability.
+#[must_use = "await the commit where durability is promised"]
+pub struct Commit(Option<oneshot::Receiver<Result<(), String>>>);
+
+impl std::future::Future for Commit {
+    type Output = Result<(), PersistError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let Some(rx) = self.0.as_mut() else {
+            return std::task::Poll::Ready(Err(PersistError::WriterGone));
+        };
+        std::pin::Pin::new(rx).poll(cx).map(|r| match r {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(PersistError::Write(e)),
+            Err(_) => Err(PersistError::WriterGone),
+        })
+    }
+}
+
+/// Handle to the database; cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    inner: Arc<DbInner>,
+}
+
+struct DbInner {
+    tx: Mutex<Option<std::sync::mpsc::Sender<Job>>>,
+    readers: Mutex<Vec<Connection>>,
+    path: PathBuf,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// What start-up recovery found and repaired.
+#[derive(Debug, Default, Clone)]
+pub struct Recovery {
+    /// Turns that were running when the previous process died, now recorded as failed.
+    pub interrupted: Vec<(SessionId, TurnVerdict)>,
+}
+
+impl Db {
+    /// Opens (creating if needed) the database in `data_dir`, runs migrations and
+    /// start-up recovery, and starts the writer thread.
+    pub fn open(data_dir: &Path, blobs_dir: &Path) -> Result<(Db, Recovery), PersistError> {
+        let path = data_dir.join(DB_FILE);
+        let mut conn = schema::open_connection(&path)?;
+        schema::migrate(&mut conn)?;
+        let recovery = write::recover_interrupted(&mut conn)?;
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let blobs = blobs_dir.to_path_buf();
+        let writer = std::thread::Builder::new()
+            .name("sessiond-db".into())
+            .spawn(move || write::writer_loop(conn, rx, blobs))
+            .map_err(|e| PersistError::Write(e.to_string()))?;
+        let mut readers = Vec::new();
+        for _ in 0..4 {
+            readers.push(schema::open_connection(&path)?);
+        }
+        let db = Db {
+            inner: Arc::new(DbInner {
+                tx: Mutex::new(Some(tx)),
+                readers: Mutex::new(readers),
+                path,
+                writer: Mutex::new(Some(writer)),
+            }),
+        };
+        Ok((db, recovery))
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    fn send(&self, job: Job) -> Result<(), PersistError> {
+        let guard = self.inner.tx.lock().map_err(|_| PersistError::WriterGone)?;
+        let tx = guard.as_ref().ok_or(PersistError::WriterGone)?;
+        tx.send(job).map_err(|_| PersistError::WriterGone)
+    }
+
+    /// Queues `ops` (one transaction) and returns a future that resolves once they
+    /// are committed. Queuing is synchronous, so writes queued while holding a
+    /// session's entry lock are committed in the order of that lock.
+    pub fn submit(&self, ops: Vec<Op>) -> Commit {
+        let (done, rx) = oneshot::channel();
+        match self.send(Job { ops, done: Some(done) }) {
+            Ok(()) => Commit(Some(rx)),
+            Err(_) => Commit(None),
+        }
+    }
+
+    /// Writes `ops` in one transaction and returns once it is committed (durable).
+    pub async fn write(&self, ops: Vec<Op>) -> Result<(), PersistError> {
+        self.submit(ops).await
+    }
+
+    /// Queues `ops` without waiting for the commit (used for event history).
+    pub fn write_detached(&self, ops: Vec<Op>) {
+        if let Err(e) = self.send(Job { ops, done: None }) {
+            tracing::warn!(error = %e, "dropping a detached database write");
+        }
+    }
+
+    /// Stops the writer after every queued write is committed.
+    pub fn close(&self) {
+        if let Ok(mut tx) = self.inner.tx.lock() {
+            tx.take();
+        }
+        let handle = self.inner.writer.lock().ok().and_then(|mut w| w.take());
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+    }
+
+    /// Runs a read on a pooled connection on the blocking pool.
+    async fn read<T, F>(&self, f: F) -> Result<T, PersistError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, rusqlite::Error> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = inner.readers.lock().ok().and_then(|mut p| p.pop());
+            let conn = match conn {
+                Some(c) => c,
+                None => schema::open_connection(&inner.path)?,
+            };
+            let out = f(&conn);
+            if let Ok(mut pool) = inner.readers.lock() {
+                pool.push(conn);
+            }
+            Ok(out?)
+        })
+        .await
+        .map_err(|_| PersistError::Join)?
+    }
+
+    pub async fn get_session(&self, id: &SessionId) -> Result<Option<SessionRecord>, PersistError> {
+        let id = id.clone();
+        self.read(move |c| read::get_session(c, &id)).await
+    }
+
+    pub async fn list_sessions(&self, q: ListQuery) -> Result<Vec<SessionRecord>, PersistError> {
+        self.read(move |c| read::list_sessions(c, &q)).await
+    }
+
+    pub async fn count_sessions(&self) -> Result<u64, PersistError> {
+        self.read(read::count_sessions).await
+    }
+
+    pub async fn messages(
+        &self,
+        id: &SessionId,
+        from: u64,
+        limit: u32,
+    ) -> Result<Vec<MessageRecord>, PersistError> {
+        let id = id.clone();
+        self.read(move |c| read::messages(c, &id, from, limit)).await
+    }
+
+    pub async fn uploads(&self, id: &SessionId) -> Result<Vec<UploadRecord>, PersistError> {
+        let id = id.clone();
+        self.read(move |c| read::uploads(c, &id)).await
+    }
+
+    /// Events after `after_seq`, oldest first, at most `limit`.
+    pub async fn events_after(
+        &self,
+        id: &SessionId,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<(u64, String)>, PersistError> {
+        let id = id.clone();
+        self.read(move |c| read::events_after(c, &id, after_seq, limit)).await
+    }
+}

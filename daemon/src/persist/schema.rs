@@ -1,0 +1,98 @@
+//! Schema versions and migrations (tracked in `PRAGMA user_version`), and connection setup.
+
+use rusqlite::Connection;
+use std::path::Path;
+use std::time::Duration;
+
+/// Migrations in order; entry `i` moves the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: sessions, transcript, turns (the audit trail), upload index, event history.
+    "CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        agent TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        title TEXT,
+        cwd TEXT,
+        owner TEXT,
+        status TEXT NOT NULL,
+        overrides TEXT NOT NULL,
+        ttl_secs INTEGER,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        last_active_at TEXT NOT NULL,
+        message_count INTEGER NOT NULL DEFAULT 0,
+        round_count INTEGER NOT NULL DEFAULT 0,
+        input_tokens INTEGER NOT NULL DEFAULT 0,
+        output_tokens INTEGER NOT NULL DEFAULT 0,
+        last_seq INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX sessions_by_updated ON sessions(updated_at DESC, id DESC);
+    CREATE INDEX sessions_by_owner ON sessions(owner, updated_at DESC);
+    CREATE TABLE messages (
+        session_id TEXT NOT NULL,
+        idx INTEGER NOT NULL,
+        role TEXT NOT NULL,
+        content TEXT NOT NULL,
+        turn_id TEXT,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (session_id, idx)
+    ) WITHOUT ROWID;
+    CREATE TABLE turns (
+        turn_id TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL,
+        generation INTEGER NOT NULL,
+        prompt TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        ended_at TEXT,
+        stop_reason TEXT,
+        cancel_cause TEXT,
+        error TEXT,
+        input_tokens INTEGER NOT NULL DEFAULT 0,
+        output_tokens INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX turns_by_session ON turns(session_id, started_at);
+    CREATE INDEX turns_open ON turns(ended_at) WHERE ended_at IS NULL;
+    CREATE TABLE uploads (
+        session_id TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        name TEXT NOT NULL,
+        mime_type TEXT,
+        size_bytes INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (session_id, hash)
+    ) WITHOUT ROWID;
+    CREATE INDEX uploads_by_hash ON uploads(hash);
+    CREATE TABLE events (
+        session_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (session_id, seq)
+    ) WITHOUT ROWID;",
+];
+
+/// The schema version this build writes.
+#[allow(dead_code)]
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Opens a connection with the daemon's settings: WAL, `synchronous = FULL`, foreign
+/// keys, and a busy timeout so readers never fail while the writer commits.
+pub fn open_connection(path: &Path) -> Result<Connection, rusqlite::Error> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    Ok(conn)
+}
+
+/// Brings the schema up to [`SCHEMA_VERSION`], one transaction per step.
+pub fn migrate(conn: &mut Connection) -> Result<(), rusqlite::Error> {
+    let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+        tracing::info!(version = i + 1, "database schema migrated");
+    }
+    Ok(())
+}

@@ -1,0 +1,81 @@
+//! `initialize` (TUI identity) and `daemon/status`.
+
+use super::{ctx, invalid_params, Rpc};
+use jsonrpsee::core::{async_trait, RpcResult};
+use jsonrpsee::Extensions;
+use sessiond_protocol::api::DaemonApiServer;
+use sessiond_protocol::error::{codes, rpc_error_plain};
+use sessiond_protocol::params::{ClientInfo, DaemonStatus, InitializeResult, TuiInfo};
+use sessiond_protocol::{methods, TuiId, PROTOCOL_VERSION};
+
+pub const SERVER_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[async_trait]
+impl DaemonApiServer for Rpc {
+    async fn initialize(
+        &self,
+        ext: &Extensions,
+        protocol_version: u32,
+        _client: Option<ClientInfo>,
+        tui_id: Option<TuiId>,
+        tui_sig: Option<String>,
+    ) -> RpcResult<InitializeResult> {
+        let c = ctx(ext);
+        if protocol_version != PROTOCOL_VERSION {
+            return Err(rpc_error_plain(
+                codes::UNSUPPORTED_PROTOCOL,
+                format!("unsupported protocol version {protocol_version} (this daemon speaks {PROTOCOL_VERSION})"),
+            ));
+        }
+        if c.tui.get().is_some() {
+            return Err(invalid_params("this connection is already initialized"));
+        }
+        let id = match (tui_id, tui_sig) {
+            (None, None) => TuiId(crate::util::random_id("tui_", 16)),
+            (Some(id), Some(sig)) if self.d.identity.verify(id.as_str(), &sig) => id,
+            (Some(_), _) => {
+                return Err(rpc_error_plain(
+                    codes::INVALID_TUI_SIGNATURE,
+                    "tui_sig does not verify for this tui_id",
+                ))
+            }
+            (None, Some(_)) => return Err(invalid_params("tui_sig given without tui_id")),
+        };
+        if c.tui.set(id.clone()).is_err() {
+            return Err(invalid_params("this connection is already initialized"));
+        }
+        self.d.tuis.insert(
+            c.conn_id,
+            TuiInfo {
+                tui_id: id.clone(),
+                connected_at: c.connected_at.clone(),
+                transport: c.transport.as_str().to_owned(),
+                peer: c.peer.clone(),
+            },
+        );
+        tracing::info!(conn_id = c.conn_id, tui_id = %id, "tui initialized");
+        Ok(InitializeResult {
+            protocol_version: PROTOCOL_VERSION,
+            server_version: SERVER_VERSION.to_owned(),
+            server_pid: std::process::id(),
+            daemon_id: self.d.identity.daemon_id().to_owned(),
+            tui_sig: self.d.identity.sign(id.as_str()),
+            tui_id: id,
+            capabilities: methods::ALL.iter().map(|m| (*m).to_owned()).collect(),
+        })
+    }
+
+    async fn daemon_status(&self, _ext: &Extensions) -> RpcResult<DaemonStatus> {
+        Ok(DaemonStatus {
+            server_version: SERVER_VERSION.to_owned(),
+            protocol_version: PROTOCOL_VERSION,
+            pid: std::process::id(),
+            uptime_secs: self.d.started.elapsed().as_secs(),
+            socket: self.d.socket.display().to_string(),
+            ws_listen: self.d.ws_listen(),
+            data_dir: self.d.data_dir.display().to_string(),
+            sessions_live: self.d.store.live_count() as u64,
+            sessions_total: self.d.store.total_count(),
+        })
+    }
+}

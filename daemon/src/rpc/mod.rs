@@ -1,0 +1,58 @@
+//! The JSON-RPC surface: one file per method group, all implemented on [`Rpc`],
+//! merged into one module served on every transport.
+
+mod admin;
+mod daemon;
+mod session;
+mod subscribe;
+mod turn;
+mod upload;
+
+use crate::state::{ConnCtx, Daemon, Transport};
+use jsonrpsee::types::ErrorObjectOwned;
+use jsonrpsee::{Extensions, RpcModule};
+use sessiond_protocol::api::{AdminApiServer, DaemonApiServer, SessionApiServer, TurnApiServer, UploadApiServer};
+use sessiond_protocol::error::{codes, rpc_error_plain};
+use std::sync::Arc;
+
+/// The handler of every method; per-connection state comes from the extensions.
+#[derive(Clone)]
+pub struct Rpc {
+    pub(crate) d: Arc<Daemon>,
+}
+
+/// Builds the module with every method of the protocol.
+pub fn module(d: Arc<Daemon>) -> RpcModule<()> {
+    let rpc = Rpc { d };
+    let mut m = RpcModule::new(());
+    // Method names are unique across the groups, so merging cannot fail.
+    m.merge(DaemonApiServer::into_rpc(rpc.clone())).expect("unique method names");
+    m.merge(SessionApiServer::into_rpc(rpc.clone())).expect("unique method names");
+    m.merge(TurnApiServer::into_rpc(rpc.clone())).expect("unique method names");
+    m.merge(UploadApiServer::into_rpc(rpc.clone())).expect("unique method names");
+    m.merge(AdminApiServer::into_rpc(rpc)).expect("unique method names");
+    m
+}
+
+/// The connection context of a call. Every transport inserts one; a call without
+/// one (e.g. `RpcModule::call` in tests) is an anonymous local caller.
+pub(crate) fn ctx(ext: &Extensions) -> Arc<ConnCtx> {
+    ext.get::<Arc<ConnCtx>>()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(ConnCtx::new(0, Transport::Unix, "in-process".into())))
+}
+
+pub(crate) fn invalid_params(msg: impl Into<String>) -> ErrorObjectOwned {
+    rpc_error_plain(codes::INVALID_PARAMS, msg)
+}
+
+pub(crate) fn require_admin(ctx: &ConnCtx) -> Result<(), ErrorObjectOwned> {
+    if ctx.transport == Transport::Unix {
+        Ok(())
+    } else {
+        Err(rpc_error_plain(
+            codes::ADMIN_REQUIRED,
+            "admin methods are served over the unix socket only",
+        ))
+    }
+}

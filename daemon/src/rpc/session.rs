@@ -1,0 +1,200 @@
+//! Session lifecycle and reads: new, load, list, get, messages, configure, close, delete.
+
+use super::{ctx, invalid_params, Rpc};
+use crate::store::ListFilter;
+use jsonrpsee::core::{async_trait, RpcResult, SubscriptionResult};
+use jsonrpsee::{Extensions, PendingSubscriptionSink};
+use sessiond_protocol::api::SessionApiServer;
+use sessiond_protocol::params::*;
+use sessiond_protocol::{Message, Mode, Overrides, SessionId, SessionInfo, SessionStatus, TurnId};
+
+/// Resolves the `owner` filter of a listing for a caller.
+pub(crate) fn list_filter(
+    caller_tui: Option<&str>,
+    admin: bool,
+    p: ListParams,
+) -> RpcResult<ListFilter> {
+    let owner = match p.owner.as_deref() {
+        None if admin => None,
+        None => match caller_tui {
+            Some(t) => Some(Some(t.to_owned())),
+            None => None,
+        },
+        Some("any") => None,
+        Some("none") => Some(None),
+        Some("me") => match caller_tui {
+            Some(t) => Some(Some(t.to_owned())),
+            None => return Err(invalid_params("owner \"me\" needs an initialized tui connection")),
+        },
+        Some(id) if id.trim().is_empty() => return Err(invalid_params("owner must not be blank")),
+        Some(id) => Some(Some(id.to_owned())),
+    };
+    if p.limit == Some(0) {
+        return Err(invalid_params("limit must be at least 1"));
+    }
+    Ok(ListFilter {
+        owner,
+        mode: p.mode,
+        live: p.live,
+        status: p.status,
+        limit: p
+            .limit
+            .unwrap_or(crate::store::list::DEFAULT_LIMIT)
+            .min(crate::store::list::MAX_LIMIT),
+        cursor: p.cursor,
+    })
+}
+
+#[async_trait]
+impl SessionApiServer for Rpc {
+    async fn session_new(
+        &self,
+        ext: &Extensions,
+        agent: Option<String>,
+        mode: Option<Mode>,
+        cwd: Option<String>,
+        title: Option<String>,
+        overrides: Option<Overrides>,
+        ttl_secs: Option<u64>,
+        keep_siblings: Option<bool>,
+    ) -> RpcResult<SessionResult> {
+        let caller = ctx(ext).caller();
+        let params = NewSessionParams {
+            agent,
+            mode,
+            cwd,
+            title,
+            overrides,
+            ttl_secs,
+            keep_siblings,
+        };
+        let (session, evicted) = self.d.store.create(&caller, params).await?;
+        Ok(SessionResult { session, evicted })
+    }
+
+    async fn session_load(
+        &self,
+        ext: &Extensions,
+        session_id: SessionId,
+        take_over: Option<bool>,
+        keep_siblings: Option<bool>,
+    ) -> RpcResult<SessionResult> {
+        let caller = ctx(ext).caller();
+        let (session, evicted) = self
+            .d
+            .store
+            .load(
+                &caller,
+                &session_id,
+                take_over.unwrap_or(false),
+                keep_siblings.unwrap_or(false),
+            )
+            .await?;
+        Ok(SessionResult { session, evicted })
+    }
+
+    async fn session_list(
+        &self,
+        ext: &Extensions,
+        owner: Option<String>,
+        mode: Option<Mode>,
+        live: Option<bool>,
+        status: Option<SessionStatus>,
+        limit: Option<u32>,
+        cursor: Option<String>,
+    ) -> RpcResult<ListResult> {
+        let c = ctx(ext);
+        let tui = c.tui.get().map(|t| t.0.clone());
+        let p = ListParams {
+            owner,
+            mode,
+            live,
+            status,
+            limit,
+            cursor,
+        };
+        let filter = list_filter(tui.as_deref(), false, p)?;
+        let (sessions, next_cursor) = self.d.store.list(filter).await?;
+        Ok(ListResult {
+            sessions,
+            next_cursor,
+        })
+    }
+
+    async fn session_get(&self, _ext: &Extensions, session_id: SessionId) -> RpcResult<SessionInfo> {
+        Ok(self.d.store.get(&session_id).await?)
+    }
+
+    async fn session_messages(
+        &self,
+        _ext: &Extensions,
+        session_id: SessionId,
+        from: Option<u64>,
+        limit: Option<u32>,
+    ) -> RpcResult<MessagesResult> {
+        let info = self.d.store.get(&session_id).await?;
+        let limit = limit.unwrap_or(1000).clamp(1, 10_000);
+        let rows = self
+            .d
+            .store
+            .db()
+            .messages(&session_id, from.unwrap_or(0), limit)
+            .await
+            .map_err(crate::store::StoreError::from)?;
+        let messages = rows
+            .into_iter()
+            .map(|m| Message {
+                index: m.index,
+                role: m.role,
+                content: m.content,
+                turn_id: m.turn_id.map(TurnId),
+                created_at: m.created_at,
+            })
+            .collect();
+        Ok(MessagesResult {
+            messages,
+            total: info.message_count,
+        })
+    }
+
+    async fn session_configure(
+        &self,
+        ext: &Extensions,
+        session_id: SessionId,
+        overrides: OverridesPatch,
+    ) -> RpcResult<ConfigureResult> {
+        let caller = ctx(ext).caller();
+        let overrides = self
+            .d
+            .store
+            .configure(&caller, &session_id, &overrides)
+            .await?;
+        Ok(ConfigureResult { overrides })
+    }
+
+    async fn session_close(&self, ext: &Extensions, session_id: SessionId) -> RpcResult<CloseResult> {
+        let caller = ctx(ext).caller();
+        let cancelled_turn = self.d.store.close(&caller, &session_id).await?;
+        Ok(CloseResult {
+            closed: true,
+            cancelled_turn,
+        })
+    }
+
+    async fn session_delete(&self, ext: &Extensions, session_id: SessionId) -> RpcResult<DeleteResult> {
+        let caller = ctx(ext).caller();
+        self.d.store.delete(&caller, &session_id).await?;
+        Ok(DeleteResult { deleted: true })
+    }
+
+    async fn session_subscribe(
+        &self,
+        pending: PendingSubscriptionSink,
+        _ext: &Extensions,
+        session_id: SessionId,
+        since_seq: Option<u64>,
+    ) -> SubscriptionResult {
+        super::subscribe::run(self.d.clone(), pending, session_id, since_seq).await;
+        Ok(())
+    }
+}

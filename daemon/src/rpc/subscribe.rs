@@ -1,0 +1,110 @@
+//! `session/subscribe`: replay after `since_seq`, then live events, with no gap and
+//! no duplicate; a subscriber that falls behind catches up from the replay window
+//! (or gets `resync`) and never slows the turn or the other subscribers.
+
+use crate::events::Subscription;
+use crate::state::Daemon;
+use crate::store::StoreError;
+use jsonrpsee::core::SubscriptionError;
+use jsonrpsee::{PendingSubscriptionSink, SubscriptionMessage, SubscriptionSink};
+use sessiond_protocol::{Event, EventEnvelope, SessionId};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+async fn send(sink: &SubscriptionSink, env: &EventEnvelope) -> Result<(), SubscriptionError> {
+    let raw = serde_json::value::to_raw_value(env).map_err(|e| SubscriptionError::from(e.to_string()))?;
+    sink.send(SubscriptionMessage::from(raw))
+        .await
+        .map_err(|_| SubscriptionError::from("subscriber disconnected"))
+}
+
+fn is_last(env: &EventEnvelope) -> bool {
+    matches!(env.event, Event::SessionClosed { .. })
+}
+
+pub(crate) async fn run(d: Arc<Daemon>, pending: PendingSubscriptionSink, id: SessionId, since_seq: Option<u64>) {
+    let store = d.store.clone();
+    // Watching a session makes it live (no eviction, no change of owner).
+    let mut attempt = 0;
+    let (hub, sub) = loop {
+        attempt += 1;
+        if let Err(e) = store.ensure_live(&id).await {
+            pending.reject(jsonrpsee::types::ErrorObjectOwned::from(e)).await;
+            return;
+        }
+        let Some(hub) = store.sessions.get(&id).map(|e| e.hub.clone()) else {
+            continue;
+        };
+        match hub.subscribe(since_seq) {
+            Ok(sub) => break (hub, sub),
+            Err(_) if attempt < 8 => continue,
+            Err(_) => {
+                pending
+                    .reject(jsonrpsee::types::ErrorObjectOwned::from(StoreError::NotFound(id)))
+                    .await;
+                return;
+            }
+        }
+    };
+    let Ok(sink) = pending.accept().await else {
+        hub.unsubscribe(sub.id);
+        return;
+    };
+    let Subscription {
+        replay,
+        mut rx,
+        mut lagged,
+        id: mut sub_id,
+    } = sub;
+    let mut last_seq = since_seq.unwrap_or(0);
+    let mut replayed_requests = std::collections::HashSet::new();
+    for env in &replay {
+        if matches!(env.event, Event::Request { .. }) {
+            replayed_requests.insert(env.seq);
+        }
+        last_seq = last_seq.max(env.seq);
+        if send(&sink, env).await.is_err() {
+            hub.unsubscribe(sub_id);
+            return;
+        }
+    }
+    // Questions still waiting for an answer are delivered again to a returning subscriber.
+    for env in store.pending_envelopes(&id) {
+        if !replayed_requests.contains(&env.seq) && send(&sink, &env).await.is_err() {
+            hub.unsubscribe(sub_id);
+            return;
+        }
+    }
+    loop {
+        tokio::select! {
+            msg = rx.recv() => match msg {
+                Some(env) => {
+                    last_seq = env.seq;
+                    if send(&sink, &env).await.is_err() {
+                        break;
+                    }
+                    if is_last(&env) {
+                        return;
+                    }
+                }
+                None if lagged.load(Ordering::Acquire) => {
+                    // Cut off for falling behind: catch up from the window.
+                    let Ok(again) = hub.subscribe(Some(last_seq)) else { return };
+                    for env in &again.replay {
+                        last_seq = env.seq;
+                        if send(&sink, env).await.is_err() {
+                            hub.unsubscribe(again.id);
+                            return;
+                        }
+                    }
+                    rx = again.rx;
+                    lagged = again.lagged;
+                    sub_id = again.id;
+                }
+                None => return,
+            },
+            _ = sink.closed() => break,
+        }
+    }
+    hub.unsubscribe(sub_id);
+}

@@ -1,0 +1,176 @@
+//! `sessiond serve`: open the database, claim the socket, serve until a signal or
+//! `admin/shutdown`, then stop gracefully (turns end with cause `shutdown`, verdicts
+//! persisted, subscriptions closed, socket removed).
+
+use crate::agent::Agents;
+use crate::identity::Identity;
+use crate::persist::{Db, Op};
+use crate::state::Daemon;
+use crate::store::Store;
+use crate::transport;
+use anyhow::Context;
+use sessiond_config::Config;
+use sessiond_protocol::{Event, EventEnvelope};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A daemon that is serving: its state, and a future that ends when it stopped.
+pub struct Running {
+    pub daemon: Arc<Daemon>,
+    pub done: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// Starts the daemon (returns once the socket accepts connections).
+pub async fn start(cfg: Config) -> anyhow::Result<Running> {
+    let cfg = Arc::new(cfg);
+    let socket = cfg.socket_path();
+    let data_dir = cfg.data_dir_path();
+    let guard = transport::socket::claim(&socket)?;
+    create_private_dir(&data_dir)?;
+    let blobs = data_dir.join("uploads");
+    create_private_dir(&blobs)?;
+    let cleaned = crate::uploads::clean_temp_files(&blobs).unwrap_or(0);
+    if cleaned > 0 {
+        tracing::info!(cleaned, "removed leftover temporary upload files");
+    }
+    let (db, recovery) = {
+        let data_dir = data_dir.clone();
+        let blobs = blobs.clone();
+        tokio::task::spawn_blocking(move || Db::open(&data_dir, &blobs))
+            .await
+            .context("database task failed")?
+            .context("cannot open the database")?
+    };
+    record_interrupted(&db, &recovery).await?;
+    let total = db.count_sessions().await?;
+    let identity = Identity::load_or_create(&data_dir)?;
+    let agents = Arc::new(Agents::from_config(&cfg));
+    let store = Store::new(cfg.clone(), db.clone(), agents, blobs, total);
+    let daemon = Daemon::new(cfg.clone(), store.clone(), identity, socket.clone(), data_dir);
+
+    let listener = transport::socket::bind(&socket)?;
+    let methods: jsonrpsee::Methods = crate::rpc::module(daemon.clone()).into();
+    let (stop_handle, server_handle) = jsonrpsee::server::stop_channel();
+    let accept_stop = tokio_util::sync::CancellationToken::new();
+    let unix = tokio::spawn(transport::unix::serve(
+        listener,
+        daemon.clone(),
+        methods,
+        stop_handle,
+        accept_stop.clone(),
+    ));
+    let sweeper = tokio::spawn(sweep_loop(store.clone(), daemon.shutdown.clone()));
+    tracing::info!(socket = %socket.display(), pid = std::process::id(), "sessiond serving");
+
+    let d = daemon.clone();
+    let done = tokio::spawn(async move {
+        d.shutdown.cancelled().await;
+        tracing::info!("stopping");
+        accept_stop.cancel();
+        let grace = d.shutdown_grace.lock().map(|g| *g).unwrap_or_default();
+        if !grace.is_zero() {
+            let _ = tokio::time::timeout(grace, wait_turns_idle(&store)).await;
+        }
+        store.shutdown().await;
+        sweeper.abort();
+        let _ = server_handle.stop();
+        let _ = tokio::time::timeout(Duration::from_secs(5), server_handle.stopped()).await;
+        let _ = unix.await;
+        drop(guard);
+        let db = store.db().clone();
+        tokio::task::spawn_blocking(move || db.close()).await.ok();
+        tracing::info!("stopped");
+        Ok(())
+    });
+    Ok(Running { daemon, done })
+}
+
+/// Runs until SIGTERM, SIGINT or `admin/shutdown`.
+pub async fn serve(cfg: Config) -> anyhow::Result<()> {
+    let running = start(cfg).await?;
+    let d = running.daemon.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        d.request_shutdown(Duration::ZERO);
+    });
+    running.done.await.context("daemon task failed")?
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+async fn wait_turns_idle(store: &Store) {
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tick.tick().await;
+        if store.sessions.iter().all(|e| e.is_idle()) {
+            return;
+        }
+    }
+}
+
+async fn sweep_loop(store: Arc<Store>, stop: tokio_util::sync::CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => store.sweep_expired().await,
+        }
+    }
+}
+
+/// Turns that were running when the previous process died are already recorded as
+/// failed; add their `turn_complete` to each session's event history so a
+/// subscriber replaying from 0 sees the verdict.
+async fn record_interrupted(db: &Db, recovery: &crate::persist::Recovery) -> anyhow::Result<()> {
+    for (session_id, verdict) in &recovery.interrupted {
+        let Some(mut rec) = db.get_session(session_id).await? else {
+            continue;
+        };
+        rec.last_seq += 1;
+        let env = EventEnvelope {
+            session_id: session_id.clone(),
+            seq: rec.last_seq,
+            at: crate::util::now_rfc3339(),
+            event: Event::TurnComplete {
+                verdict: verdict.clone(),
+            },
+        };
+        rec.round_count += 1;
+        db.write(vec![
+            Op::UpsertSession(rec),
+            Op::AppendEvent {
+                session_id: session_id.clone(),
+                seq: env.seq,
+                body: serde_json::to_string(&env)?,
+                keep: u64::MAX,
+            },
+        ])
+        .await?;
+        tracing::warn!(session_id = %session_id, turn_id = %verdict.turn_id, "turn interrupted by the previous stop recorded as failed");
+    }
+    Ok(())
+}
+
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,127 @@
+//! A live session's entry: its record plus residency-related running state, all in
+//! one place so "is it idle?" and "unload it" are one atomic step under the map's lock.
+
+use super::cancel::TokenRegistry;
+use super::record::SessionRecord;
+use crate::agent::RequestResponse;
+use crate::events::EventHub;
+use sessiond_protocol::{
+    EventEnvelope, PendingRequest, SessionInfo, TurnId, TurnInfo, TurnState, TurnVerdict,
+};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// A prompt waiting for its turn.
+pub struct QueuedTurn {
+    pub turn_id: TurnId,
+    /// The prompt as given (stored in the transcript).
+    pub text: String,
+    /// Attachment ref ids (validated at enqueue).
+    pub attachments: Vec<String>,
+    /// `session/prompt` calls with `wait: true`.
+    pub waiters: Vec<oneshot::Sender<TurnVerdict>>,
+}
+
+/// A question of the running turn that awaits the owner's answer.
+pub struct Pending {
+    pub request: PendingRequest,
+    /// The `request` event as first published, delivered again to returning subscribers.
+    pub envelope: Arc<EventEnvelope>,
+}
+
+/// The turn that is running.
+pub struct RunningTurn {
+    pub turn_id: TurnId,
+    pub generation: u64,
+    pub started_at: String,
+    pub waiters: Vec<oneshot::Sender<TurnVerdict>>,
+    pub pending: Vec<Pending>,
+    pub responses: mpsc::UnboundedSender<RequestResponse>,
+}
+
+/// One live session.
+pub struct Entry {
+    pub rec: SessionRecord,
+    /// Distinguishes this residency from an earlier or later load of the same session.
+    pub incarnation: u64,
+    pub hub: Arc<EventHub>,
+    pub tokens: TokenRegistry,
+    pub turn: Option<RunningTurn>,
+    pub queue: VecDeque<QueuedTurn>,
+    /// True while the session's turn runner task exists (from spawn until after it
+    /// published the last `turn_complete`).
+    pub busy: watch::Sender<bool>,
+    /// Set when close, kill, delete or shutdown is taking this entry away: no new turn starts.
+    pub retiring: bool,
+}
+
+impl Entry {
+    pub fn new(rec: SessionRecord, incarnation: u64, hub: Arc<EventHub>) -> Entry {
+        Entry {
+            rec,
+            incarnation,
+            hub,
+            tokens: TokenRegistry::default(),
+            turn: None,
+            queue: VecDeque::new(),
+            busy: watch::Sender::new(false),
+            retiring: false,
+        }
+    }
+
+    /// No running or queued turn, no pending request, no runner finishing up.
+    pub fn is_idle(&self) -> bool {
+        self.turn.is_none() && self.queue.is_empty() && !*self.busy.borrow()
+    }
+
+    pub fn pending_count(&self) -> u32 {
+        self.turn.as_ref().map_or(0, |t| t.pending.len() as u32)
+    }
+
+    /// The record as clients see it.
+    pub fn info(&self) -> SessionInfo {
+        let turn = self.turn.as_ref().map(|t| TurnInfo {
+            turn_id: t.turn_id.clone(),
+            generation: t.generation,
+            started_at: t.started_at.clone(),
+            state: if t.pending.is_empty() {
+                TurnState::Running
+            } else {
+                TurnState::AwaitingResponse
+            },
+        });
+        info_from_record(&self.rec, true, turn, self.queue.len() as u32, self.pending_count())
+    }
+}
+
+/// Builds `SessionInfo` from a record and its derived state.
+pub fn info_from_record(
+    rec: &SessionRecord,
+    live: bool,
+    turn: Option<TurnInfo>,
+    queued_turns: u32,
+    pending_requests: u32,
+) -> SessionInfo {
+    SessionInfo {
+        session_id: rec.id.clone(),
+        agent: rec.agent.clone(),
+        mode: rec.mode,
+        title: rec.title.clone(),
+        cwd: rec.cwd.clone(),
+        owner_tui_id: rec.owner.clone(),
+        status: rec.status,
+        live,
+        turn,
+        queued_turns,
+        pending_requests,
+        overrides: rec.overrides.clone(),
+        created_at: rec.created_at.clone(),
+        updated_at: rec.updated_at.clone(),
+        last_active_at: rec.last_active_at.clone(),
+        message_count: rec.message_count,
+        round_count: rec.round_count,
+        usage: rec.usage,
+        ttl_secs: rec.ttl_secs,
+    }
+}

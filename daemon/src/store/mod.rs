@@ -1,0 +1,209 @@
+//! The session store: a concurrent map of live session entries over the database,
+//! with ownership, same-mode sibling eviction, limits and the lifecycle of sessions.
+//!
+//! Rules (see docs/architecture.md): everything that decides whether a session is
+//! idle lives in its one [`Entry`]; checks and changes happen under that entry's map
+//! lock and never across an `.await`; writes that must be ordered are queued to the
+//! database while the lock is held and awaited after it is released.
+
+pub mod cancel;
+pub mod entry;
+pub mod error;
+mod lifecycle;
+pub mod list;
+pub mod overrides;
+pub mod record;
+pub mod stats;
+mod turns;
+
+pub use entry::Entry;
+pub use error::StoreError;
+pub use lifecycle::cut_title;
+pub use turns::{Accepted, PromptRequest};
+pub use list::ListFilter;
+
+use crate::agent::Agents;
+use crate::events::EventHub;
+use crate::persist::{Db, Op};
+use cancel::CancelSlot;
+use dashmap::DashMap;
+use record::SessionRecord;
+use sessiond_config::Config;
+use sessiond_protocol::{CancelCause, EventEnvelope, SessionId, TuiId};
+use stats::Stats;
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// Who is calling: the TUI identity of the connection, if it initialized.
+#[derive(Debug, Clone, Default)]
+pub struct Caller {
+    pub tui: Option<TuiId>,
+    /// Over the Unix socket (path uploads allowed).
+    pub local: bool,
+}
+
+impl Caller {
+    /// Whether this caller may change a session owned by `owner`.
+    pub fn may_mutate(&self, owner: Option<&TuiId>) -> bool {
+        match owner {
+            None => true,
+            Some(o) => self.tui.as_ref() == Some(o),
+        }
+    }
+}
+
+/// The store.
+pub struct Store {
+    pub(crate) sessions: DashMap<SessionId, Entry>,
+    /// Live sessions by owner: a hint for eviction (the entry is the truth).
+    owned: DashMap<TuiId, HashSet<SessionId>>,
+    pub(crate) db: Db,
+    pub(crate) agents: Arc<Agents>,
+    pub(crate) cfg: Arc<Config>,
+    pub(crate) blobs_dir: PathBuf,
+    generation: AtomicU64,
+    incarnation: AtomicU64,
+    /// Live slots taken (reserved before an entry is inserted).
+    live: AtomicUsize,
+    total: AtomicU64,
+    shutting_down: AtomicBool,
+    pub stats: Stats,
+}
+
+impl Store {
+    pub fn new(
+        cfg: Arc<Config>,
+        db: Db,
+        agents: Arc<Agents>,
+        blobs_dir: PathBuf,
+        total_sessions: u64,
+    ) -> Arc<Store> {
+        Arc::new(Store {
+            sessions: DashMap::new(),
+            owned: DashMap::new(),
+            db,
+            agents,
+            cfg,
+            blobs_dir,
+            generation: AtomicU64::new(0),
+            incarnation: AtomicU64::new(0),
+            live: AtomicUsize::new(0),
+            total: AtomicU64::new(total_sessions),
+            shutting_down: AtomicBool::new(false),
+            stats: Stats::default(),
+        })
+    }
+
+    /// The next turn generation (daemon-wide, strictly increasing).
+    pub fn next_generation(&self) -> u64 {
+        self.generation.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Fires a token with a cause, counting it when it actually fired.
+    pub fn fire(&self, slot: &CancelSlot, cause: CancelCause) -> bool {
+        let fired = slot.fire(cause);
+        if fired {
+            self.stats.count_cancel(cause);
+        }
+        fired
+    }
+
+    pub fn live_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    pub fn total_count(&self) -> u64 {
+        self.total.load(Ordering::Relaxed)
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Acquire)
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    fn check_running(&self) -> Result<(), StoreError> {
+        if self.is_shutting_down() {
+            Err(StoreError::ShuttingDown)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn reserve_live_slot(&self) -> Result<(), StoreError> {
+        let max = self.cfg.max_live_sessions;
+        self.live
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1))
+            .map(|_| ())
+            .map_err(|_| StoreError::LimitReached(max))
+    }
+
+    fn release_live_slot(&self) {
+        let _ = self
+            .live
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    }
+
+    fn index_owner(&self, owner: Option<&TuiId>, id: &SessionId) {
+        if let Some(o) = owner {
+            self.owned.entry(o.clone()).or_default().insert(id.clone());
+        }
+    }
+
+    fn unindex_owner(&self, owner: Option<&TuiId>, id: &SessionId) {
+        if let Some(o) = owner {
+            if let Some(mut set) = self.owned.get_mut(o) {
+                set.remove(id);
+            }
+            self.owned.remove_if(o, |_, set| set.is_empty());
+        }
+    }
+
+    /// A hub for a session being loaded, primed with its persisted recent events.
+    fn new_hub(&self, rec: &SessionRecord, history: Vec<EventEnvelope>) -> Arc<EventHub> {
+        let db = self.db.clone();
+        let keep = self.cfg.event_window as u64;
+        let sink: crate::events::EventSink = Box::new(move |env: &EventEnvelope| {
+            match serde_json::to_string(env) {
+                Ok(body) => db.write_detached(vec![Op::AppendEvent {
+                    session_id: env.session_id.clone(),
+                    seq: env.seq,
+                    body,
+                    keep,
+                }]),
+                Err(e) => tracing::warn!(error = %e, "cannot serialise event"),
+            }
+        });
+        Arc::new(EventHub::new(
+            rec.id.clone(),
+            rec.last_seq,
+            history,
+            self.cfg.event_window,
+            self.cfg.subscriber_buffer,
+            Some(sink),
+        ))
+    }
+
+    /// Inserts a loaded or new record as a live entry (the caller reserved a slot).
+    fn insert_live(&self, rec: SessionRecord, history: Vec<EventEnvelope>) -> Result<(), StoreError> {
+        let id = rec.id.clone();
+        let owner = rec.owner.clone();
+        let hub = self.new_hub(&rec, history);
+        let inc = self.incarnation.fetch_add(1, Ordering::Relaxed) + 1;
+        match self.sessions.entry(id.clone()) {
+            dashmap::mapref::entry::Entry::Occupied(_) => {
+                // Someone else loaded it first; give our slot back.
+                self.release_live_slot();
+            }
+            dashmap::mapref::entry::Entry::Vacant(v) => {
+                v.insert(Entry::new(rec, inc, hub));
+                self.index_owner(owner.as_ref(), &id);
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,6 @@
+//! Transports: the Unix socket (WebSocket and plain HTTP POST on one socket, peer uid
+//! checked before any call) and the opt-in, token-protected TCP WebSocket.
+
+pub mod peer;
+pub mod socket;
+pub mod unix;

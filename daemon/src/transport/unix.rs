@@ -1,0 +1,80 @@
+//! The Unix socket listener: checks the peer's uid before serving anything, then
+//! serves JSON-RPC over WebSocket and plain HTTP POST on the same connection.
+
+use super::peer::Peer;
+use crate::state::{Daemon, Transport};
+use jsonrpsee::server::{serve_with_graceful_shutdown, ServerConfig, StopHandle};
+use jsonrpsee::Methods;
+use std::sync::Arc;
+use tokio::net::UnixListener;
+use tokio_util::sync::CancellationToken;
+use futures::FutureExt;
+use tower::Service;
+use tracing::Instrument;
+
+/// The jsonrpsee server settings shared by all transports.
+pub fn server_config(max_upload_bytes: u64) -> ServerConfig {
+    // The largest legal upload, base64-encoded, plus room for the rest of the request.
+    let b64 = max_upload_bytes.div_ceil(3) * 4;
+    let max_request = (b64 + 64 * 1024).min(u32::MAX as u64) as u32;
+    ServerConfig::builder()
+        .max_request_body_size(max_request)
+        .max_response_body_size(u32::MAX / 2)
+        .max_connections(4096)
+        .max_subscriptions_per_connection(4096)
+        .set_message_buffer_capacity(4096)
+        .build()
+}
+
+/// Accepts connections until `stop` fires.
+pub async fn serve(
+    listener: UnixListener,
+    d: Arc<Daemon>,
+    methods: Methods,
+    stop_handle: StopHandle,
+    stop: CancellationToken,
+) {
+    let builder = jsonrpsee::server::Server::builder()
+        .set_config(server_config(d.cfg.max_upload_bytes))
+        .to_service_builder();
+    loop {
+        let stream = tokio::select! {
+            _ = stop.cancelled() => break,
+            r = listener.accept() => match r {
+                Ok((s, _)) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    continue;
+                }
+            },
+        };
+        let peer = match Peer::of(&stream) {
+            Ok(p) if p.is_allowed() => p,
+            Ok(p) => {
+                tracing::warn!(uid = p.uid, "refusing a connection from another user");
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read peer credentials; refusing");
+                continue;
+            }
+        };
+        let ctx = d.connected(Transport::Unix, peer.describe());
+        let rpc = builder.clone().build(methods.clone(), stop_handle.clone());
+        let d2 = d.clone();
+        let ctx_id = ctx.conn_id;
+        let stopped = stop_handle.clone().shutdown();
+        tokio::spawn(async move {
+            let conn_ctx = ctx.clone();
+            let svc = tower::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(conn_ctx.clone());
+                let mut rpc = rpc.clone();
+                async move { rpc.call(req).await.map_err(|e| anyhow::anyhow!("{e}")) }.boxed()
+            });
+            if let Err(e) = serve_with_graceful_shutdown(stream, svc, stopped).await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+            d2.disconnected(&ctx);
+        }.instrument(tracing::info_span!("connection", conn_id = ctx_id, transport = "unix")));
+    }
+}

@@ -1,0 +1,142 @@
+//! What an agent publishes through: chunks, thoughts, tool calls, requests, usage.
+//! Publishing is synchronous and never waits on a subscriber.
+
+use crate::events::EventHub;
+use crate::store::entry::Pending;
+use crate::store::Store;
+use sessiond_protocol::{Event, PendingRequest, RequestId, RequestKind, SessionId, TurnId, Usage};
+use std::sync::{Arc, Mutex};
+
+/// Publishes one turn's events and accumulates its reply and usage.
+#[derive(Clone)]
+pub struct Emitter {
+    store: Arc<Store>,
+    session_id: SessionId,
+    incarnation: u64,
+    turn_id: TurnId,
+    hub: Arc<EventHub>,
+    acc: Arc<Mutex<Accumulated>>,
+}
+
+/// The reply text and usage so far.
+#[derive(Default, Clone)]
+pub struct Accumulated {
+    pub content: String,
+    pub usage: Usage,
+    pub tool_messages: Vec<String>,
+}
+
+impl Emitter {
+    pub(crate) fn new(
+        store: Arc<Store>,
+        session_id: SessionId,
+        incarnation: u64,
+        turn_id: TurnId,
+        hub: Arc<EventHub>,
+    ) -> Emitter {
+        Emitter {
+            store,
+            session_id,
+            incarnation,
+            turn_id,
+            hub,
+            acc: Arc::new(Mutex::new(Accumulated::default())),
+        }
+    }
+
+    fn acc(&self) -> std::sync::MutexGuard<'_, Accumulated> {
+        self.acc.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// What was accumulated so far.
+    pub fn snapshot(&self) -> Accumulated {
+        self.acc().clone()
+    }
+
+    pub fn turn_id(&self) -> &TurnId {
+        &self.turn_id
+    }
+
+    /// A piece of the reply.
+    pub fn chunk(&self, text: String) {
+        if text.is_empty() {
+            return;
+        }
+        self.acc().content.push_str(&text);
+        self.hub.publish(Event::AgentMessageChunk {
+            turn_id: self.turn_id.clone(),
+            text,
+        });
+    }
+
+    /// A piece of the agent's reasoning (not part of the reply).
+    pub fn thought(&self, text: String) {
+        self.hub.publish(Event::AgentThoughtChunk {
+            turn_id: self.turn_id.clone(),
+            text,
+        });
+    }
+
+    pub fn tool_call(&self, tool_call_id: String, name: String, input: serde_json::Value) {
+        self.hub.publish(Event::ToolCall {
+            turn_id: self.turn_id.clone(),
+            tool_call_id,
+            name,
+            input,
+        });
+    }
+
+    pub fn tool_result(&self, tool_call_id: String, output: serde_json::Value, is_error: bool) {
+        let text = match &output {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        self.acc().tool_messages.push(text);
+        self.hub.publish(Event::ToolResult {
+            turn_id: self.turn_id.clone(),
+            tool_call_id,
+            output,
+            is_error,
+        });
+    }
+
+    /// Adds token counts.
+    pub fn usage(&self, u: Usage) {
+        self.acc().usage.add(u);
+    }
+
+    /// Asks the client a question; the answer arrives on the turn's response channel.
+    /// The `request` event is published under the session's entry lock, so a
+    /// subscriber that comes back sees it exactly while it is pending.
+    pub fn request(&self, request_id: RequestId, kind: RequestKind, prompt: String, options: serde_json::Value) {
+        let Some(mut e) = self.store.sessions.get_mut(&self.session_id) else {
+            return;
+        };
+        if e.incarnation != self.incarnation {
+            return;
+        }
+        let hub = e.hub.clone();
+        let Some(turn) = e.turn.as_mut() else {
+            return;
+        };
+        if turn.turn_id != self.turn_id {
+            return;
+        }
+        let request = PendingRequest {
+            turn_id: self.turn_id.clone(),
+            request_id: request_id.clone(),
+            kind,
+            prompt: prompt.clone(),
+            options: options.clone(),
+        };
+        if let Some(envelope) = hub.publish(Event::Request {
+            turn_id: self.turn_id.clone(),
+            request_id,
+            kind,
+            prompt,
+            options,
+        }) {
+            turn.pending.push(Pending { request, envelope });
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! Upload bytes on disk: one file per content hash under the data directory, written
+//! atomically (temp file in the same directory, fsync, rename, fsync the directory).
+
+use crate::persist::Op;
+use crate::store::record::UploadRecord;
+use crate::store::{Caller, Store, StoreError};
+use crate::util::now_rfc3339;
+use base64::Engine;
+use sessiond_protocol::{Event, SessionId, UploadEntry};
+use sha2::{Digest, Sha256};
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+const TEMP_PREFIX: &str = ".tmp-";
+
+/// Where the bytes come from.
+pub enum UploadSource {
+    Base64(String),
+    Path(String),
+}
+
+/// Checks an upload's file name: a name, not a path.
+pub fn validate_name(name: &str) -> Result<(), StoreError> {
+    let bad = |why: &str| Err(StoreError::InvalidParams(format!("invalid upload name: {why}")));
+    if name.is_empty() {
+        return bad("empty");
+    }
+    if name.len() > 255 {
+        return bad("longer than 255 bytes");
+    }
+    if name.contains('/') || name.contains('\\') || name.contains('\0') {
+        return bad("must not contain '/', '\\\\' or NUL");
+    }
+    if name == "." || name.contains("..") {
+        return bad("must not contain '..'");
+    }
+    Ok(())
+}
+
+/// The protocol entry of an indexed upload.
+pub fn entry_for(blobs_dir: &Path, u: &UploadRecord, deduplicated: bool) -> UploadEntry {
+    let path = blobs_dir.join(&u.hash);
+    UploadEntry {
+        ref_id: format!("sha256:{}", u.hash),
+        marker: format!("[attached file: {} ({} bytes) at {}]", u.name, u.size_bytes, path.display()),
+        workspace_path: path.display().to_string(),
+        size_bytes: u.size_bytes,
+        deduplicated,
+        name: u.name.clone(),
+        mime_type: u.mime_type.clone(),
+    }
+}
+
+/// Removes temp files a crash left behind.
+pub fn clean_temp_files(blobs_dir: &Path) -> std::io::Result<usize> {
+    let mut n = 0;
+    for entry in fs::read_dir(blobs_dir)? {
+        let entry = entry?;
+        if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+            fs::remove_file(entry.path())?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Writes `bytes` under their hash unless that file exists; returns the hash.
+pub fn store_blob(blobs_dir: &Path, bytes: &[u8]) -> std::io::Result<String> {
+    let hash = hex::encode(Sha256::digest(bytes));
+    let final_path = blobs_dir.join(&hash);
+    if final_path.exists() {
+        return Ok(hash);
+    }
+    let tmp: PathBuf = blobs_dir.join(format!("{TEMP_PREFIX}{}", crate::util::random_id("", 8)));
+    let result = (|| {
+        let mut f = fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        fs::rename(&tmp, &final_path)?;
+        fs::File::open(blobs_dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.map(|()| hash)
+}
+
+fn decoded_len_upper_bound(b64_len: usize) -> u64 {
+    (b64_len as u64).div_ceil(4) * 3
+}
+
+impl Store {
+    /// `session/upload`.
+    pub async fn upload(
+        self: &Arc<Self>,
+        caller: &Caller,
+        id: &SessionId,
+        name: String,
+        mime_type: Option<String>,
+        source: UploadSource,
+    ) -> Result<UploadEntry, StoreError> {
+        validate_name(&name)?;
+        if let Some(m) = &mime_type {
+            if m.trim().is_empty() || m.len() > 255 {
+                return Err(StoreError::InvalidParams("invalid mime_type".into()));
+            }
+        }
+        self.check_owner(caller, id).await?;
+        self.ensure_live(id).await?;
+        let max = self.cfg.max_upload_bytes;
+        let bytes = match source {
+            UploadSource::Base64(b64) => {
+                // Cheap bound first, then the exact size after decoding.
+                if decoded_len_upper_bound(b64.len()) > max + 3 {
+                    return Err(StoreError::UploadTooLarge(max));
+                }
+                base64::engine::general_purpose::STANDARD
+                    .decode(b64.as_bytes())
+                    .map_err(|_| StoreError::InvalidParams("data_b64 is not valid base64".into()))?
+            }
+            UploadSource::Path(p) => {
+                if !caller.local {
+                    return Err(StoreError::InvalidParams(
+                        "path uploads are accepted over the unix socket only".into(),
+                    ));
+                }
+                read_path(p, max).await?
+            }
+        };
+        if bytes.len() as u64 > max {
+            return Err(StoreError::UploadTooLarge(max));
+        }
+        let size = bytes.len() as u64;
+        let hash = hex::encode(Sha256::digest(&bytes));
+        let existing = self.db.uploads(id).await?;
+        if let Some(u) = existing.iter().find(|u| u.hash == hash) {
+            return Ok(entry_for(&self.blobs_dir, u, true));
+        }
+        let dir = self.blobs_dir.clone();
+        tokio::task::spawn_blocking(move || store_blob(&dir, &bytes))
+            .await
+            .map_err(|_| StoreError::Internal("upload task failed".into()))?
+            .map_err(|e| StoreError::Internal(format!("cannot store upload: {e}")))?;
+        let rec = UploadRecord {
+            session_id: id.clone(),
+            hash,
+            name,
+            mime_type,
+            size_bytes: size,
+            created_at: now_rfc3339(),
+        };
+        let entry = entry_for(&self.blobs_dir, &rec, false);
+        let commit = {
+            let mut e = self.sessions.get_mut(id).ok_or_else(|| StoreError::NotFound(id.clone()))?;
+            e.rec.updated_at = now_rfc3339();
+            let commit = self
+                .db
+                .submit(vec![Op::AddUpload(rec), Op::UpsertSession(e.rec.clone())]);
+            e.hub.publish(Event::UploadAdded {
+                entry: entry.clone(),
+            });
+            commit
+        };
+        commit.await?;
+        Ok(entry)
+    }
+
+    /// `session/uploads`.
+    pub async fn uploads(&self, id: &SessionId) -> Result<Vec<UploadEntry>, StoreError> {
+        if !self.sessions.contains_key(id) && self.db.get_session(id).await?.is_none() {
+            return Err(StoreError::NotFound(id.clone()));
+        }
+        Ok(self
+            .db
+            .uploads(id)
+            .await?
+            .iter()
+            .map(|u| entry_for(&self.blobs_dir, u, false))
+            .collect())
+    }
+}
+
+async fn read_path(p: String, max: u64) -> Result<Vec<u8>, StoreError> {
+    let path = PathBuf::from(&p);
+    if !path.is_absolute() {
+        return Err(StoreError::InvalidParams("path must be absolute".into()));
+    }
+    tokio::task::spawn_blocking(move || {
+        let meta = fs::metadata(&path)
+            .map_err(|_| StoreError::InvalidParams("path does not name a readable file".into()))?;
+        if !meta.is_file() {
+            return Err(StoreError::InvalidParams("path is not a regular file".into()));
+        }
+        if meta.len() > max {
+            return Err(StoreError::UploadTooLarge(max));
+        }
+        fs::read(&path).map_err(|_| StoreError::InvalidParams("path cannot be read".into()))
+    })
+    .await
+    .map_err(|_| StoreError::Internal("upload task failed".into()))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_validated() {
+        for ok in ["a.txt", "report final.pdf", "x"] {
+            assert!(validate_name(ok).is_ok(), "{ok}");
+        }
+        let long = "a".repeat(256);
+        for bad in ["", "a/b", "a\\b", "..", "a..b", "nul\0", long.as_str()] {
+            assert!(validate_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn blobs_are_content_addressed_and_atomic() {
+        let dir = tempfile::tempdir().unwrap();
+        let h1 = store_blob(dir.path(), b"hello").unwrap();
+        let h2 = store_blob(dir.path(), b"hello").unwrap();
+        assert_eq!(h1, h2);
+        assert_eq!(h1, hex::encode(Sha256::digest(b"hello")));
+        assert_eq!(fs::read(dir.path().join(&h1)).unwrap(), b"hello");
+        fs::write(dir.path().join(".tmp-leftover"), b"x").unwrap();
+        assert_eq!(clean_temp_files(dir.path()).unwrap(), 1);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}
