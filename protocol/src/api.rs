@@ -1,3 +1,4 @@
+#![allow(clippy::too_many_arguments)]
 //! The sessiond API as jsonrpsee `#[rpc]` traits, one per method group.
 //!
 //! Every method takes its params as a JSON object (`param_kind = map`). The server
@@ -95,7 +96,11 @@ pub trait SessionApi {
         param_kind = map,
         with_extensions
     )]
-    async fn session_subscribe(&self, session_id: SessionId, since_seq: Option<u64>) -> SubscriptionResult;
+    async fn session_subscribe(
+        &self,
+        session_id: SessionId,
+        since_seq: Option<u64>,
+    ) -> SubscriptionResult;
 }
 
 /// Turns: prompt, cancel, answer the agent's questions.

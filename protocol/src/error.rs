@@ -51,7 +51,11 @@ pub fn code_name(code: i32) -> &'static str {
 }
 
 /// Builds an error object with optional structured `data`.
-pub fn rpc_error(code: i32, message: impl Into<String>, data: Option<impl Serialize>) -> ErrorObjectOwned {
+pub fn rpc_error(
+    code: i32,
+    message: impl Into<String>,
+    data: Option<impl Serialize>,
+) -> ErrorObjectOwned {
     ErrorObjectOwned::owned(code, message.into(), data)
 }
 

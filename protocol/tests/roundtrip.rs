@@ -1478,9 +1478,8 @@ proptest! {
 proptest! {
     /// serde_json parses floats exactly only with its `float_roundtrip` feature, which
     /// the workspace does not enable yet: without it 1.7181895301203323 comes back as
-    /// 1.7181895301203325. Un-ignore once `serde_json = { features = ["float_roundtrip"] }`.
+    /// 1.7181895301203325. The workspace enables serde_json's `float_roundtrip` for this.
     #[test]
-    #[ignore = "needs serde_json's float_roundtrip feature"]
     fn any_finite_temperature_round_trips_exactly(t in arb_any_temperature()) {
         let o = Overrides { temperature: Some(t), ..Default::default() };
         let back: Overrides = serde_json::from_str(&serde_json::to_string(&o).unwrap()).unwrap();

@@ -88,7 +88,8 @@ pub fn claim(socket: &Path) -> anyhow::Result<SocketGuard> {
     // We hold the lock, so a socket file left here belongs to a daemon that died.
     if socket.exists() {
         tracing::info!(socket = %socket.display(), "replacing a stale socket");
-        fs::remove_file(socket).with_context(|| format!("cannot remove stale socket {}", socket.display()))?;
+        fs::remove_file(socket)
+            .with_context(|| format!("cannot remove stale socket {}", socket.display()))?;
     }
     Ok(SocketGuard {
         socket: socket.to_path_buf(),
@@ -139,7 +140,10 @@ mod tests {
         let sock = sock_dir.join("d.sock");
         let _g = claim(&sock).unwrap();
         // flock locks are per open file description, so a second open conflicts.
-        let err = claim(&sock).err().expect("second claim refused").to_string();
+        let err = claim(&sock)
+            .err()
+            .expect("second claim refused")
+            .to_string();
         assert!(err.contains(&std::process::id().to_string()), "{err}");
     }
 }

@@ -2,13 +2,13 @@
 //! serves JSON-RPC over WebSocket and plain HTTP POST on the same connection.
 
 use super::peer::Peer;
-use crate::state::{Daemon, Transport};
+use crate::state::{ConnCtx, Daemon, Transport};
+use futures::FutureExt;
 use jsonrpsee::server::{serve_with_graceful_shutdown, ServerConfig, StopHandle};
 use jsonrpsee::Methods;
 use std::sync::Arc;
 use tokio::net::UnixListener;
 use tokio_util::sync::CancellationToken;
-use futures::FutureExt;
 use tower::Service;
 use tracing::Instrument;
 
@@ -60,21 +60,73 @@ pub async fn serve(
             }
         };
         let ctx = d.connected(Transport::Unix, peer.describe());
-        let rpc = builder.clone().build(methods.clone(), stop_handle.clone());
-        let d2 = d.clone();
         let ctx_id = ctx.conn_id;
+        let rpc = builder.clone().build(methods.clone(), stop_handle.clone());
         let stopped = stop_handle.clone().shutdown();
-        tokio::spawn(async move {
-            let conn_ctx = ctx.clone();
-            let svc = tower::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
-                req.extensions_mut().insert(conn_ctx.clone());
-                let mut rpc = rpc.clone();
-                async move { rpc.call(req).await.map_err(|e| anyhow::anyhow!("{e}")) }.boxed()
-            });
-            if let Err(e) = serve_with_graceful_shutdown(stream, svc, stopped).await {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-            d2.disconnected(&ctx);
-        }.instrument(tracing::info_span!("connection", conn_id = ctx_id, transport = "unix")));
+        let guard = Arc::new(ConnGuard { d: d.clone(), ctx });
+        tokio::spawn(serve_connection(stream, rpc, guard, stopped).instrument(
+            tracing::info_span!("connection", conn_id = ctx_id, transport = "unix"),
+        ));
     }
+}
+
+/// Accounts a connection until both its HTTP connection and any WebSocket session
+/// upgraded from it have ended.
+pub(crate) struct ConnGuard {
+    pub(crate) d: Arc<Daemon>,
+    pub(crate) ctx: Arc<ConnCtx>,
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        self.d.disconnected(&self.ctx);
+    }
+}
+
+/// Serves one accepted connection with the connection's context in every request.
+pub(crate) async fn serve_connection<S, L>(
+    stream: S,
+    rpc: jsonrpsee::server::TowerService<L, tower::layer::util::Identity>,
+    guard: Arc<ConnGuard>,
+    stopped: impl std::future::Future<Output = ()>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+    jsonrpsee::server::TowerService<L, tower::layer::util::Identity>: tower::Service<
+            http::Request<hyper::body::Incoming>,
+            Response = http::Response<jsonrpsee::server::HttpBody>,
+            Error = jsonrpsee::core::BoxError,
+            Future = std::pin::Pin<
+                Box<
+                    dyn std::future::Future<
+                            Output = Result<
+                                http::Response<jsonrpsee::server::HttpBody>,
+                                jsonrpsee::core::BoxError,
+                            >,
+                        > + Send,
+                >,
+            >,
+        > + Clone
+        + Send
+        + 'static,
+{
+    let g = guard.clone();
+    let svc = tower::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+        req.extensions_mut().insert(g.ctx.clone());
+        let mut rpc = rpc.clone();
+        if req.headers().contains_key(http::header::UPGRADE) {
+            // The WebSocket session outlives this request: keep the connection
+            // accounted until it closes.
+            let closed = rpc.on_session_closed();
+            let hold = g.clone();
+            tokio::spawn(async move {
+                closed.await;
+                drop(hold);
+            });
+        }
+        async move { rpc.call(req).await.map_err(|e| anyhow::anyhow!("{e}")) }.boxed()
+    });
+    if let Err(e) = serve_with_graceful_shutdown(stream, svc, stopped).await {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
+    drop(guard);
 }

@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex};
 /// Publishes one turn's events and accumulates its reply and usage.
 #[derive(Clone)]
 pub struct Emitter {
-    store: Arc<Store>,
+    /// `None` for an emitter outside a store (provider tests): requests are only published.
+    store: Option<Arc<Store>>,
     session_id: SessionId,
     incarnation: u64,
     turn_id: TurnId,
@@ -35,9 +36,21 @@ impl Emitter {
         hub: Arc<EventHub>,
     ) -> Emitter {
         Emitter {
-            store,
+            store: Some(store),
             session_id,
             incarnation,
+            turn_id,
+            hub,
+            acc: Arc::new(Mutex::new(Accumulated::default())),
+        }
+    }
+
+    /// An emitter that publishes to `hub` without a store (for testing providers).
+    pub fn detached(turn_id: TurnId, hub: Arc<EventHub>) -> Emitter {
+        Emitter {
+            store: None,
+            session_id: hub.session_id().clone(),
+            incarnation: 0,
             turn_id,
             hub,
             acc: Arc::new(Mutex::new(Accumulated::default())),
@@ -108,8 +121,24 @@ impl Emitter {
     /// Asks the client a question; the answer arrives on the turn's response channel.
     /// The `request` event is published under the session's entry lock, so a
     /// subscriber that comes back sees it exactly while it is pending.
-    pub fn request(&self, request_id: RequestId, kind: RequestKind, prompt: String, options: serde_json::Value) {
-        let Some(mut e) = self.store.sessions.get_mut(&self.session_id) else {
+    pub fn request(
+        &self,
+        request_id: RequestId,
+        kind: RequestKind,
+        prompt: String,
+        options: serde_json::Value,
+    ) {
+        let Some(store) = &self.store else {
+            self.hub.publish(Event::Request {
+                turn_id: self.turn_id.clone(),
+                request_id,
+                kind,
+                prompt,
+                options,
+            });
+            return;
+        };
+        let Some(mut e) = store.sessions.get_mut(&self.session_id) else {
             return;
         };
         if e.incarnation != self.incarnation {

@@ -107,7 +107,13 @@ fn start_next(store: &Arc<Store>, id: &SessionId, incarnation: u64) -> Option<St
         }),
         Op::UpsertSession(e.rec.clone()),
     ]);
-    let emitter = Emitter::new(store.clone(), id.clone(), incarnation, queued.turn_id.clone(), e.hub.clone());
+    let emitter = Emitter::new(
+        store.clone(),
+        id.clone(),
+        incarnation,
+        queued.turn_id.clone(),
+        e.hub.clone(),
+    );
     let agent_alias = e
         .rec
         .overrides
@@ -184,7 +190,11 @@ async fn run_turn(store: &Arc<Store>, id: &SessionId, s: Started, incarnation: u
     finish(store, id, incarnation, &s.slot, verdict, acc.content).await;
 }
 
-async fn prepare_input(store: &Arc<Store>, id: &SessionId, s: &Started) -> Result<TurnInput, String> {
+async fn prepare_input(
+    store: &Arc<Store>,
+    id: &SessionId,
+    s: &Started,
+) -> Result<TurnInput, String> {
     let history = store
         .db
         .messages(id, 0, u32::MAX)

@@ -1,0 +1,338 @@
+//! Test harness: starts the real `sessiond` binary on temporary XDG directories and
+//! gives tests real clients (the SDK over the Unix socket, raw HTTP on the socket).
+
+use anyhow::{bail, Context};
+use serde_json::Value;
+use sessiond_client::{Client, ConnectOptions};
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// How long a test waits for a condition before failing.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// The `sessiond` binary under test: `$SESSIOND_BIN`, else next to the test executable.
+pub fn binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("SESSIOND_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("current exe");
+    // target/<profile>/deps/<test> -> target/<profile>/sessiond
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let bin = dir.join("sessiond");
+    assert!(
+        bin.exists(),
+        "{} not found: build it first (`cargo build -p sessiond` or `make test`)",
+        bin.display()
+    );
+    bin
+}
+
+/// A directory tree for one daemon: runtime dir, data dir, config.
+pub struct Dirs {
+    pub root: tempfile::TempDir,
+}
+
+impl Dirs {
+    pub fn new() -> Dirs {
+        let root = tempfile::tempdir().expect("tempdir");
+        let run = root.path().join("run");
+        fs::create_dir_all(&run).unwrap();
+        fs::set_permissions(&run, fs::Permissions::from_mode(0o700)).unwrap();
+        Dirs { root }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.root.path()
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.path().join("run/sessiond/sessiond.sock")
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.path().join("data/sessiond")
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.path().join("config.toml")
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.path().join("daemon.log")
+    }
+
+    /// A `sessiond` command with this tree's environment.
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(binary());
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.path())
+            .env("XDG_RUNTIME_DIR", self.path().join("run"))
+            .env("XDG_DATA_HOME", self.path().join("data"))
+            .env("XDG_CONFIG_HOME", self.path().join("cfg"))
+            .env("SESSIOND_LOG", "info");
+        if self.config_path().exists() {
+            cmd.env("SESSIOND_CONFIG", self.config_path());
+        }
+        cmd
+    }
+}
+
+impl Default for Dirs {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A running daemon; killed when dropped.
+pub struct Daemon {
+    pub dirs: Dirs,
+    child: Option<Child>,
+}
+
+impl Daemon {
+    /// Starts a daemon with the built-in defaults.
+    pub async fn start() -> Daemon {
+        Self::start_with("").await
+    }
+
+    /// Starts a daemon with `config` as its TOML configuration.
+    pub async fn start_with(config: &str) -> Daemon {
+        let dirs = Dirs::new();
+        fs::write(dirs.config_path(), config).unwrap();
+        Self::start_in(dirs).await.expect("daemon starts")
+    }
+
+    /// Starts a daemon on an existing tree (a restart keeps its data).
+    pub async fn start_in(dirs: Dirs) -> anyhow::Result<Daemon> {
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dirs.log_path())?;
+        let child = dirs
+            .command()
+            .arg("serve")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .context("spawn sessiond")?;
+        let mut d = Daemon {
+            dirs,
+            child: Some(child),
+        };
+        d.wait_ready().await?;
+        Ok(d)
+    }
+
+    async fn wait_ready(&mut self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                bail!("sessiond exited early ({status}): {}", self.log());
+            }
+            if self
+                .http_raw(r#"{"jsonrpc":"2.0","id":0,"method":"daemon/status"}"#)
+                .await
+                .is_ok()
+            {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "sessiond did not accept connections in time: {}",
+                    self.log()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.dirs.socket()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// The daemon's log so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dirs.log_path()).unwrap_or_default()
+    }
+
+    /// An anonymous SDK client.
+    pub async fn client(&self) -> Client {
+        Client::connect_unix(self.socket(), ConnectOptions::default())
+            .await
+            .expect("connect")
+    }
+
+    /// An SDK client that initialized as a new TUI.
+    pub async fn tui(&self) -> Client {
+        let c = self.client().await;
+        c.initialize("test-tui", None).await.expect("initialize");
+        c
+    }
+
+    /// Sends one raw HTTP POST on the Unix socket; returns status code and body.
+    pub async fn http_raw(&self, body: &str) -> anyhow::Result<(u16, String)> {
+        http_post(&self.socket(), body).await
+    }
+
+    /// Sends one JSON-RPC body over raw HTTP and parses the JSON reply.
+    pub async fn http(&self, body: &str) -> Value {
+        let (status, text) = self.http_raw(body).await.expect("http post");
+        assert_eq!(status, 200, "http status for {body}: {text}");
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("bad json {text:?}: {e}"))
+    }
+
+    /// Sends SIGTERM and waits for the exit.
+    pub fn sigterm(&mut self) -> ExitStatus {
+        self.signal(libc::SIGTERM);
+        self.wait_exit()
+    }
+
+    /// Sends a signal to the daemon.
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: sending a signal to our own child.
+        unsafe { libc::kill(self.pid() as i32, sig) };
+    }
+
+    /// Waits (bounded) for the daemon to exit.
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        let child = self.child.as_mut().expect("running");
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(st) = child.try_wait().expect("wait") {
+                self.child = None;
+                return st;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "daemon did not exit: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// `kill -9` and reap.
+    pub fn kill9(&mut self) {
+        self.signal(libc::SIGKILL);
+        self.wait_exit();
+    }
+
+    /// Stops (SIGTERM) and starts again on the same directories.
+    pub async fn restart(mut self) -> Daemon {
+        if self.child.is_some() {
+            let st = self.sigterm();
+            assert!(st.success(), "sigterm exit {st}");
+        }
+        let dirs = self.take_dirs();
+        Daemon::start_in(dirs).await.expect("restart")
+    }
+
+    /// `kill -9`, then starts again on the same directories.
+    pub async fn crash_and_restart(mut self) -> Daemon {
+        self.kill9();
+        let dirs = self.take_dirs();
+        Daemon::start_in(dirs).await.expect("restart after kill -9")
+    }
+
+    fn take_dirs(&mut self) -> Dirs {
+        std::mem::replace(
+            &mut self.dirs,
+            Dirs {
+                root: tempfile::tempdir().expect("tempdir"),
+            },
+        )
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// One HTTP/1.1 POST to `/` over a Unix socket, `Connection: close`.
+pub async fn http_post(socket: &Path, body: &str) -> anyhow::Result<(u16, String)> {
+    let mut s = tokio::net::UnixStream::connect(socket).await?;
+    let req = format!(
+        "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+        body.len(),
+        body
+    );
+    s.write_all(req.as_bytes()).await?;
+    let mut buf = Vec::new();
+    tokio::time::timeout(WAIT, s.read_to_end(&mut buf))
+        .await
+        .context("http response timed out")??;
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let (head, rest) = text.split_once("\r\n\r\n").context("no http header end")?;
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .context("no status")?;
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(rest)
+    } else {
+        rest.to_owned()
+    };
+    Ok((status, body))
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// Waits until `f` returns `Some`, polling; fails the test after [`WAIT`].
+pub async fn wait_for<T, F, Fut>(what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Runs a `sessiond` CLI command against a daemon's tree; returns (code, stdout, stderr).
+pub fn cli(dirs: &Dirs, args: &[&str]) -> (i32, String, String) {
+    let out = dirs.command().args(args).output().expect("run sessiond");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
