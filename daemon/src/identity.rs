@@ -91,7 +91,10 @@ mod tests {
         assert!(!id.verify("tui_abd", &sig));
         assert!(!id.verify("tui_abc", "00"));
         assert!(!id.verify("tui_abc", "not hex"));
-        let mode = fs::metadata(dir.path().join(SECRET_FILE)).unwrap().permissions().mode();
+        let mode = fs::metadata(dir.path().join(SECRET_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         // The same data dir gives the same secret.
         let again = Identity::load_or_create(dir.path()).unwrap();

@@ -48,7 +48,13 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     let identity = Identity::load_or_create(&data_dir)?;
     let agents = Arc::new(Agents::from_config(&cfg));
     let store = Store::new(cfg.clone(), db.clone(), agents, blobs, total);
-    let daemon = Daemon::new(cfg.clone(), store.clone(), identity, socket.clone(), data_dir);
+    let daemon = Daemon::new(
+        cfg.clone(),
+        store.clone(),
+        identity,
+        socket.clone(),
+        data_dir,
+    );
 
     let listener = transport::socket::bind(&socket)?;
     let methods: jsonrpsee::Methods = crate::rpc::module(daemon.clone()).into();

@@ -23,7 +23,11 @@ pub enum UploadSource {
 
 /// Checks an upload's file name: a name, not a path.
 pub fn validate_name(name: &str) -> Result<(), StoreError> {
-    let bad = |why: &str| Err(StoreError::InvalidParams(format!("invalid upload name: {why}")));
+    let bad = |why: &str| {
+        Err(StoreError::InvalidParams(format!(
+            "invalid upload name: {why}"
+        )))
+    };
     if name.is_empty() {
         return bad("empty");
     }
@@ -44,7 +48,12 @@ pub fn entry_for(blobs_dir: &Path, u: &UploadRecord, deduplicated: bool) -> Uplo
     let path = blobs_dir.join(&u.hash);
     UploadEntry {
         ref_id: format!("sha256:{}", u.hash),
-        marker: format!("[attached file: {} ({} bytes) at {}]", u.name, u.size_bytes, path.display()),
+        marker: format!(
+            "[attached file: {} ({} bytes) at {}]",
+            u.name,
+            u.size_bytes,
+            path.display()
+        ),
         workspace_path: path.display().to_string(),
         size_bytes: u.size_bytes,
         deduplicated,
@@ -75,7 +84,10 @@ pub fn store_blob(blobs_dir: &Path, bytes: &[u8]) -> std::io::Result<String> {
     }
     let tmp: PathBuf = blobs_dir.join(format!("{TEMP_PREFIX}{}", crate::util::random_id("", 8)));
     let result = (|| {
-        let mut f = fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         drop(f);
@@ -154,7 +166,10 @@ impl Store {
         };
         let entry = entry_for(&self.blobs_dir, &rec, false);
         let commit = {
-            let mut e = self.sessions.get_mut(id).ok_or_else(|| StoreError::NotFound(id.clone()))?;
+            let mut e = self
+                .sessions
+                .get_mut(id)
+                .ok_or_else(|| StoreError::NotFound(id.clone()))?;
             e.rec.updated_at = now_rfc3339();
             let commit = self
                 .db
@@ -192,7 +207,9 @@ async fn read_path(p: String, max: u64) -> Result<Vec<u8>, StoreError> {
         let meta = fs::metadata(&path)
             .map_err(|_| StoreError::InvalidParams("path does not name a readable file".into()))?;
         if !meta.is_file() {
-            return Err(StoreError::InvalidParams("path is not a regular file".into()));
+            return Err(StoreError::InvalidParams(
+                "path is not a regular file".into(),
+            ));
         }
         if meta.len() > max {
             return Err(StoreError::UploadTooLarge(max));

@@ -75,7 +75,8 @@ async fn concurrent(c: &Client, n: usize) -> Figures {
 }
 
 /// A bare jsonrpsee server with one trivial method, served per connection on a
-/// Unix socket exactly like the daemon serves (WebSocket upgrade over hyper).
+/// Unix socket exactly like the daemon serves (WebSocket upgrade over hyper). It runs
+/// in its own process, like the daemon, so both sides pay the same scheduling costs.
 async fn bare_server(path: &Path) -> jsonrpsee::server::ServerHandle {
     let mut module = jsonrpsee::RpcModule::new(());
     module
@@ -117,16 +118,32 @@ fn print_row(name: &str, f: &Figures) {
     );
 }
 
+const BARE_ENV: &str = "ROUNDTRIP_BARE_SERVER";
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
+    if let Some(path) = std::env::var_os(BARE_ENV) {
+        rt.block_on(async {
+            let handle = bare_server(Path::new(&path)).await;
+            handle.stopped().await;
+        });
+        return;
+    }
     rt.block_on(async {
         let daemon = Daemon::start().await;
         let dir = tempfile::tempdir().unwrap();
         let bare_path: PathBuf = dir.path().join("bare.sock");
-        let _bare = bare_server(&bare_path).await;
+        let mut bare = std::process::Command::new(std::env::current_exe().unwrap())
+            .env(BARE_ENV, &bare_path)
+            .spawn()
+            .expect("start the bare server process");
+        sessiond_tests::wait_for("bare server socket", || async {
+            tokio::net::UnixStream::connect(&bare_path).await.ok().map(|_| ())
+        })
+        .await;
 
         let d = Client::connect_unix(daemon.socket(), ConnectOptions::default()).await.unwrap();
         let b = Client::connect_unix(&bare_path, ConnectOptions::default()).await.unwrap();
@@ -156,5 +173,7 @@ fn main() {
             dc.p99.as_secs_f64() / bc.p99.as_secs_f64(),
             bc.per_sec / dc.per_sec,
         );
+        let _ = bare.kill();
+        let _ = bare.wait();
     });
 }

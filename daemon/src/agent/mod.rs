@@ -1,7 +1,10 @@
 //! Agents: what executes a turn. One file per provider kind; `Agents` builds them
 //! from the configuration by alias.
 
+pub mod command;
 pub mod echo;
+pub mod openai;
+pub mod sse;
 
 use crate::turn::emitter::Emitter;
 use futures::future::BoxFuture;
@@ -108,7 +111,11 @@ impl Agents {
 
 fn build(cfg: &AgentConfig) -> Result<Arc<dyn Agent>, String> {
     match cfg {
-        AgentConfig::Echo(e) => Ok(Arc::new(echo::EchoAgent::new(e.chunk_chars, e.chunk_delay_ms))),
-        other => Err(format!("provider kind {:?} is not available in this build", other.kind())),
+        AgentConfig::Echo(e) => Ok(Arc::new(echo::EchoAgent::new(
+            e.chunk_chars,
+            e.chunk_delay_ms,
+        ))),
+        AgentConfig::Command(c) => Ok(Arc::new(command::CommandAgent::new(c)?)),
+        AgentConfig::OpenAi(o) => Ok(Arc::new(openai::OpenAiAgent::new(o)?)),
     }
 }

@@ -13,7 +13,12 @@ async fn connect(cfg: &Config) -> anyhow::Result<Client> {
     let socket = cfg.socket_path();
     Client::connect_unix(&socket, ConnectOptions::default())
         .await
-        .with_context(|| format!("cannot connect to {} (is `sessiond serve` running?)", socket.display()))
+        .with_context(|| {
+            format!(
+                "cannot connect to {} (is `sessiond serve` running?)",
+                socket.display()
+            )
+        })
 }
 
 fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
@@ -46,13 +51,19 @@ pub async fn run(cfg: &Config, cmd: &Command) -> anyhow::Result<ExitCode> {
             if *json {
                 print_json(&st)?;
             } else {
-                println!("sessiond {} (pid {}), up {}s", st.server_version, st.pid, st.uptime_secs);
+                println!(
+                    "sessiond {} (pid {}), up {}s",
+                    st.server_version, st.pid, st.uptime_secs
+                );
                 println!("socket:   {}", st.socket);
                 println!("data dir: {}", st.data_dir);
                 if let Some(ws) = &st.ws_listen {
                     println!("ws:       {ws}");
                 }
-                println!("sessions: {} live, {} total", st.sessions_live, st.sessions_total);
+                println!(
+                    "sessions: {} live, {} total",
+                    st.sessions_live, st.sessions_total
+                );
             }
         }
         Command::Ls { all, json } => {
@@ -86,7 +97,9 @@ pub async fn run(cfg: &Config, cmd: &Command) -> anyhow::Result<ExitCode> {
                 println!("{}", res.session.session_id);
             }
         }
-        Command::Prompt { session_id, text } => return prompt(&client, session_id, text.join(" ")).await,
+        Command::Prompt { session_id, text } => {
+            return prompt(&client, session_id, text.join(" ")).await
+        }
         Command::Cancel { session_id } => {
             let r = client.cancel(&SessionId(session_id.clone())).await?;
             match r.turn_id {
@@ -133,10 +146,15 @@ async fn prompt(client: &Client, session_id: &str, text: String) -> anyhow::Resu
                 return match verdict.stop_reason {
                     StopReason::EndTurn => Ok(ExitCode::SUCCESS),
                     StopReason::Cancelled => {
-                        let cause = verdict.cancel_cause.map(|c| c.as_str()).unwrap_or("unknown");
+                        let cause = verdict
+                            .cancel_cause
+                            .map(|c| c.as_str())
+                            .unwrap_or("unknown");
                         bail!("turn cancelled ({cause})")
                     }
-                    StopReason::Failed => bail!("turn failed: {}", verdict.error.unwrap_or_default()),
+                    StopReason::Failed => {
+                        bail!("turn failed: {}", verdict.error.unwrap_or_default())
+                    }
                 };
             }
             Event::SessionClosed { reason } => bail!("session closed ({reason:?})"),

@@ -10,7 +10,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
-#[command(name = "sessiond", version, about = "Session daemon for terminal AI agents")]
+#[command(
+    name = "sessiond",
+    version,
+    about = "Session daemon for terminal AI agents"
+)]
 pub struct Cli {
     /// Configuration file (default: $XDG_CONFIG_HOME/sessiond/config.toml, or $SESSIOND_CONFIG).
     #[arg(long, global = true, value_name = "FILE")]
@@ -96,7 +100,11 @@ fn one_line(e: &anyhow::Error) -> String {
     s.lines().map(str::trim).collect::<Vec<_>>().join(" ")
 }
 
-pub(crate) fn load_config(cli: &Cli, data_dir: Option<PathBuf>, ws: Option<String>) -> anyhow::Result<Config> {
+pub(crate) fn load_config(
+    cli: &Cli,
+    data_dir: Option<PathBuf>,
+    ws: Option<String>,
+) -> anyhow::Result<Config> {
     let opts = LoadOptions {
         config_file: cli.config.clone(),
         socket: cli.socket.clone(),
@@ -111,14 +119,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve { data_dir, ws } => {
             let cfg = load_config(&cli, data_dir.clone(), ws.clone())?;
             init_tracing(&cfg.log);
-            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
             rt.block_on(crate::server::serve(cfg))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Config { action } => config_cmd::run(&cli, action),
         _ => {
             let cfg = load_config(&cli, None, None)?;
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
             rt.block_on(client::run(&cfg, &cli.command))
         }
     }

@@ -193,7 +193,11 @@ fn replay_after(session_id: &SessionId, inner: &Inner, since: u64) -> Vec<Arc<Ev
     if since >= last {
         return Vec::new();
     }
-    let first_retained = inner.window.front().map(|e| e.seq).unwrap_or(inner.next_seq);
+    let first_retained = inner
+        .window
+        .front()
+        .map(|e| e.seq)
+        .unwrap_or(inner.next_seq);
     let mut out = Vec::new();
     if since + 1 < first_retained {
         out.push(Arc::new(EventEnvelope {

@@ -123,7 +123,10 @@ impl Db {
     /// session's entry lock are committed in the order of that lock.
     pub fn submit(&self, ops: Vec<Op>) -> Commit {
         let (done, rx) = oneshot::channel();
-        match self.send(Job { ops, done: Some(done) }) {
+        match self.send(Job {
+            ops,
+            done: Some(done),
+        }) {
             Ok(()) => Commit(Some(rx)),
             Err(_) => Commit(None),
         }
@@ -195,7 +198,8 @@ impl Db {
         limit: u32,
     ) -> Result<Vec<MessageRecord>, PersistError> {
         let id = id.clone();
-        self.read(move |c| read::messages(c, &id, from, limit)).await
+        self.read(move |c| read::messages(c, &id, from, limit))
+            .await
     }
 
     pub async fn uploads(&self, id: &SessionId) -> Result<Vec<UploadRecord>, PersistError> {
@@ -211,6 +215,7 @@ impl Db {
         limit: u32,
     ) -> Result<Vec<(u64, String)>, PersistError> {
         let id = id.clone();
-        self.read(move |c| read::events_after(c, &id, after_seq, limit)).await
+        self.read(move |c| read::events_after(c, &id, after_seq, limit))
+            .await
     }
 }

@@ -47,10 +47,15 @@ fn session_from_row(r: &Row<'_>) -> Result<SessionRecord, rusqlite::Error> {
     })
 }
 
-pub fn get_session(c: &Connection, id: &SessionId) -> Result<Option<SessionRecord>, rusqlite::Error> {
-    c.prepare_cached(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?1"))?
-        .query_row([id.as_str()], session_from_row)
-        .optional()
+pub fn get_session(
+    c: &Connection,
+    id: &SessionId,
+) -> Result<Option<SessionRecord>, rusqlite::Error> {
+    c.prepare_cached(&format!(
+        "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?1"
+    ))?
+    .query_row([id.as_str()], session_from_row)
+    .optional()
 }
 
 pub fn list_sessions(c: &Connection, q: &ListQuery) -> Result<Vec<SessionRecord>, rusqlite::Error> {
@@ -77,9 +82,14 @@ pub fn list_sessions(c: &Connection, q: &ListQuery) -> Result<Vec<SessionRecord>
         let a = args.len();
         args.push(id.clone());
         let b = args.len();
-        sql.push_str(&format!(" AND (updated_at < ?{a} OR (updated_at = ?{a} AND id < ?{b}))"));
+        sql.push_str(&format!(
+            " AND (updated_at < ?{a} OR (updated_at = ?{a} AND id < ?{b}))"
+        ));
     }
-    sql.push_str(&format!(" ORDER BY updated_at DESC, id DESC LIMIT {}", q.limit));
+    sql.push_str(&format!(
+        " ORDER BY updated_at DESC, id DESC LIMIT {}",
+        q.limit
+    ));
     let mut stmt = c.prepare_cached(&sql)?;
     let rows = stmt.query_map(params_from_iter(args.iter()), session_from_row)?;
     rows.collect()

@@ -2,7 +2,7 @@
 //! commit), then acknowledges every job of the batch. Also start-up recovery.
 
 use super::{Job, Recovery};
-use crate::store::record::{MessageRecord, SessionRecord, UploadRecord, TurnRecord};
+use crate::store::record::{MessageRecord, SessionRecord, TurnRecord, UploadRecord};
 use crate::util::now_rfc3339;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use sessiond_protocol::{CancelCause, SessionId, StopReason, TurnId, TurnVerdict, Usage};
@@ -19,13 +19,21 @@ pub enum Op {
     UpsertSession(SessionRecord),
     InsertMessage(MessageRecord),
     StartTurn(TurnRecord),
-    FinishTurn { turn_id: TurnId, verdict: TurnVerdict },
+    FinishTurn {
+        turn_id: TurnId,
+        verdict: TurnVerdict,
+    },
     AddUpload(UploadRecord),
     /// Removes a session with its transcript, turns, uploads and events; blobs no
     /// longer referenced by any session are deleted after the commit.
     DeleteSession(SessionId),
     /// Appends an event (already serialised) to a session's history and trims it to `keep`.
-    AppendEvent { session_id: SessionId, seq: u64, body: String, keep: u64 },
+    AppendEvent {
+        session_id: SessionId,
+        seq: u64,
+        body: String,
+        keep: u64,
+    },
 }
 
 pub(super) fn writer_loop(mut conn: Connection, rx: Receiver<Job>, blobs: PathBuf) {
@@ -88,7 +96,11 @@ fn apply_batch(
     let mut found = Vec::new();
     for hash in candidates {
         let still: Option<i64> = tx
-            .query_row("SELECT 1 FROM uploads WHERE hash = ?1 LIMIT 1", [&hash], |r| r.get(0))
+            .query_row(
+                "SELECT 1 FROM uploads WHERE hash = ?1 LIMIT 1",
+                [&hash],
+                |r| r.get(0),
+            )
             .optional()?;
         if still.is_none() {
             found.push(hash);
@@ -99,7 +111,11 @@ fn apply_batch(
     Ok(())
 }
 
-fn apply(tx: &Transaction<'_>, op: &Op, orphan_candidates: &mut Vec<String>) -> Result<(), rusqlite::Error> {
+fn apply(
+    tx: &Transaction<'_>,
+    op: &Op,
+    orphan_candidates: &mut Vec<String>,
+) -> Result<(), rusqlite::Error> {
     match op {
         Op::UpsertSession(s) => {
             let overrides = serde_json::to_string(&s.overrides).unwrap_or_else(|_| "{}".into());
@@ -204,9 +220,16 @@ fn apply(tx: &Transaction<'_>, op: &Op, orphan_candidates: &mut Vec<String>) -> 
             }
             tx.execute("DELETE FROM sessions WHERE id = ?1", [id])?;
         }
-        Op::AppendEvent { session_id, seq, body, keep } => {
-            tx.prepare_cached("INSERT OR REPLACE INTO events (session_id, seq, body) VALUES (?1,?2,?3)")?
-                .execute(params![session_id.as_str(), *seq as i64, body])?;
+        Op::AppendEvent {
+            session_id,
+            seq,
+            body,
+            keep,
+        } => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO events (session_id, seq, body) VALUES (?1,?2,?3)",
+            )?
+            .execute(params![session_id.as_str(), *seq as i64, body])?;
             if *seq > *keep && seq % 64 == 0 {
                 tx.prepare_cached("DELETE FROM events WHERE session_id = ?1 AND seq <= ?2")?
                     .execute(params![session_id.as_str(), (*seq - *keep) as i64])?;
@@ -223,7 +246,8 @@ fn apply(tx: &Transaction<'_>, op: &Op, orphan_candidates: &mut Vec<String>) -> 
 pub(super) fn recover_interrupted(conn: &mut Connection) -> Result<Recovery, rusqlite::Error> {
     let tx = conn.transaction()?;
     let open: Vec<(String, String)> = {
-        let mut stmt = tx.prepare("SELECT turn_id, session_id FROM turns WHERE ended_at IS NULL")?;
+        let mut stmt =
+            tx.prepare("SELECT turn_id, session_id FROM turns WHERE ended_at IS NULL")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         rows.collect::<Result<_, _>>()?
     };
@@ -239,7 +263,10 @@ pub(super) fn recover_interrupted(conn: &mut Connection) -> Result<Recovery, rus
         };
         apply(
             &tx,
-            &Op::FinishTurn { turn_id: verdict.turn_id.clone(), verdict: verdict.clone() },
+            &Op::FinishTurn {
+                turn_id: verdict.turn_id.clone(),
+                verdict: verdict.clone(),
+            },
             &mut Vec::new(),
         )?;
         recovery.interrupted.push((SessionId(session_id), verdict));

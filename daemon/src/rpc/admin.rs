@@ -62,7 +62,10 @@ impl AdminApiServer for Rpc {
             queued += e.queue.len() as u64;
         }
         Ok(StatsResult {
-            connections: self.d.connections.load(std::sync::atomic::Ordering::Relaxed),
+            connections: self
+                .d
+                .connections
+                .load(std::sync::atomic::Ordering::Relaxed),
             tuis: self.d.tuis.len() as u64,
             sessions_live: store.live_count() as u64,
             sessions_total: store.total_count(),
@@ -81,7 +84,11 @@ impl AdminApiServer for Rpc {
         Ok(TuisResult { tuis })
     }
 
-    async fn admin_shutdown(&self, ext: &Extensions, grace_secs: Option<u64>) -> RpcResult<OkResult> {
+    async fn admin_shutdown(
+        &self,
+        ext: &Extensions,
+        grace_secs: Option<u64>,
+    ) -> RpcResult<OkResult> {
         require_admin(&ctx(ext))?;
         let grace = Duration::from_secs(grace_secs.unwrap_or(0).min(3600));
         tracing::info!(grace_secs = grace.as_secs(), "shutdown requested over rpc");

@@ -11,7 +11,9 @@ mod upload;
 use crate::state::{ConnCtx, Daemon, Transport};
 use jsonrpsee::types::ErrorObjectOwned;
 use jsonrpsee::{Extensions, RpcModule};
-use sessiond_protocol::api::{AdminApiServer, DaemonApiServer, SessionApiServer, TurnApiServer, UploadApiServer};
+use sessiond_protocol::api::{
+    AdminApiServer, DaemonApiServer, SessionApiServer, TurnApiServer, UploadApiServer,
+};
 use sessiond_protocol::error::{codes, rpc_error_plain};
 use std::sync::Arc;
 
@@ -26,11 +28,16 @@ pub fn module(d: Arc<Daemon>) -> RpcModule<()> {
     let rpc = Rpc { d };
     let mut m = RpcModule::new(());
     // Method names are unique across the groups, so merging cannot fail.
-    m.merge(DaemonApiServer::into_rpc(rpc.clone())).expect("unique method names");
-    m.merge(SessionApiServer::into_rpc(rpc.clone())).expect("unique method names");
-    m.merge(TurnApiServer::into_rpc(rpc.clone())).expect("unique method names");
-    m.merge(UploadApiServer::into_rpc(rpc.clone())).expect("unique method names");
-    m.merge(AdminApiServer::into_rpc(rpc)).expect("unique method names");
+    m.merge(DaemonApiServer::into_rpc(rpc.clone()))
+        .expect("unique method names");
+    m.merge(SessionApiServer::into_rpc(rpc.clone()))
+        .expect("unique method names");
+    m.merge(TurnApiServer::into_rpc(rpc.clone()))
+        .expect("unique method names");
+    m.merge(UploadApiServer::into_rpc(rpc.clone()))
+        .expect("unique method names");
+    m.merge(AdminApiServer::into_rpc(rpc))
+        .expect("unique method names");
     m
 }
 

@@ -24,7 +24,11 @@ pub(crate) fn list_filter(
         Some("none") => Some(None),
         Some("me") => match caller_tui {
             Some(t) => Some(Some(t.to_owned())),
-            None => return Err(invalid_params("owner \"me\" needs an initialized tui connection")),
+            None => {
+                return Err(invalid_params(
+                    "owner \"me\" needs an initialized tui connection",
+                ))
+            }
         },
         Some(id) if id.trim().is_empty() => return Err(invalid_params("owner must not be blank")),
         Some(id) => Some(Some(id.to_owned())),
@@ -121,7 +125,11 @@ impl SessionApiServer for Rpc {
         })
     }
 
-    async fn session_get(&self, _ext: &Extensions, session_id: SessionId) -> RpcResult<SessionInfo> {
+    async fn session_get(
+        &self,
+        _ext: &Extensions,
+        session_id: SessionId,
+    ) -> RpcResult<SessionInfo> {
         Ok(self.d.store.get(&session_id).await?)
     }
 
@@ -172,7 +180,11 @@ impl SessionApiServer for Rpc {
         Ok(ConfigureResult { overrides })
     }
 
-    async fn session_close(&self, ext: &Extensions, session_id: SessionId) -> RpcResult<CloseResult> {
+    async fn session_close(
+        &self,
+        ext: &Extensions,
+        session_id: SessionId,
+    ) -> RpcResult<CloseResult> {
         let caller = ctx(ext).caller();
         let cancelled_turn = self.d.store.close(&caller, &session_id).await?;
         Ok(CloseResult {
@@ -181,7 +193,11 @@ impl SessionApiServer for Rpc {
         })
     }
 
-    async fn session_delete(&self, ext: &Extensions, session_id: SessionId) -> RpcResult<DeleteResult> {
+    async fn session_delete(
+        &self,
+        ext: &Extensions,
+        session_id: SessionId,
+    ) -> RpcResult<DeleteResult> {
         let caller = ctx(ext).caller();
         self.d.store.delete(&caller, &session_id).await?;
         Ok(DeleteResult { deleted: true })

@@ -12,7 +12,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 async fn send(sink: &SubscriptionSink, env: &EventEnvelope) -> Result<(), SubscriptionError> {
-    let raw = serde_json::value::to_raw_value(env).map_err(|e| SubscriptionError::from(e.to_string()))?;
+    let raw =
+        serde_json::value::to_raw_value(env).map_err(|e| SubscriptionError::from(e.to_string()))?;
     sink.send(SubscriptionMessage::from(raw))
         .await
         .map_err(|_| SubscriptionError::from("subscriber disconnected"))
@@ -22,14 +23,21 @@ fn is_last(env: &EventEnvelope) -> bool {
     matches!(env.event, Event::SessionClosed { .. })
 }
 
-pub(crate) async fn run(d: Arc<Daemon>, pending: PendingSubscriptionSink, id: SessionId, since_seq: Option<u64>) {
+pub(crate) async fn run(
+    d: Arc<Daemon>,
+    pending: PendingSubscriptionSink,
+    id: SessionId,
+    since_seq: Option<u64>,
+) {
     let store = d.store.clone();
     // Watching a session makes it live (no eviction, no change of owner).
     let mut attempt = 0;
     let (hub, sub) = loop {
         attempt += 1;
         if let Err(e) = store.ensure_live(&id).await {
-            pending.reject(jsonrpsee::types::ErrorObjectOwned::from(e)).await;
+            pending
+                .reject(jsonrpsee::types::ErrorObjectOwned::from(e))
+                .await;
             return;
         }
         let Some(hub) = store.sessions.get(&id).map(|e| e.hub.clone()) else {
@@ -40,7 +48,9 @@ pub(crate) async fn run(d: Arc<Daemon>, pending: PendingSubscriptionSink, id: Se
             Err(_) if attempt < 8 => continue,
             Err(_) => {
                 pending
-                    .reject(jsonrpsee::types::ErrorObjectOwned::from(StoreError::NotFound(id)))
+                    .reject(jsonrpsee::types::ErrorObjectOwned::from(
+                        StoreError::NotFound(id),
+                    ))
                     .await;
                 return;
             }

@@ -49,7 +49,11 @@ impl TurnApiServer for Rpc {
         }
     }
 
-    async fn session_cancel(&self, ext: &Extensions, session_id: SessionId) -> RpcResult<CancelResult> {
+    async fn session_cancel(
+        &self,
+        ext: &Extensions,
+        session_id: SessionId,
+    ) -> RpcResult<CancelResult> {
         let caller = ctx(ext).caller();
         let (cancelled, turn_id) = self.d.store.cancel(&caller, &session_id).await?;
         Ok(CancelResult { cancelled, turn_id })

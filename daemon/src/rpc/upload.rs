@@ -32,7 +32,11 @@ impl UploadApiServer for Rpc {
             .await?)
     }
 
-    async fn session_uploads(&self, _ext: &Extensions, session_id: SessionId) -> RpcResult<UploadsResult> {
+    async fn session_uploads(
+        &self,
+        _ext: &Extensions,
+        session_id: SessionId,
+    ) -> RpcResult<UploadsResult> {
         Ok(UploadsResult {
             uploads: self.d.store.uploads(&session_id).await?,
         })

@@ -91,7 +91,13 @@ impl Entry {
                 TurnState::AwaitingResponse
             },
         });
-        info_from_record(&self.rec, true, turn, self.queue.len() as u32, self.pending_count())
+        info_from_record(
+            &self.rec,
+            true,
+            turn,
+            self.queue.len() as u32,
+            self.pending_count(),
+        )
     }
 }
 

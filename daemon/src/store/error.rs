@@ -1,9 +1,9 @@
 //! Store errors; each maps to one protocol error code.
 
-use sessiond_protocol::error::{codes, rpc_error};
-use sessiond_protocol::{SessionId, SessionStatus};
 use jsonrpsee::types::ErrorObjectOwned;
 use serde_json::json;
+use sessiond_protocol::error::{codes, rpc_error};
+use sessiond_protocol::{SessionId, SessionStatus};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -42,12 +42,16 @@ impl From<StoreError> for ErrorObjectOwned {
     fn from(e: StoreError) -> Self {
         let msg = e.to_string();
         match &e {
-            StoreError::NotFound(id) => {
-                rpc_error(codes::SESSION_NOT_FOUND, msg, Some(json!({ "session_id": id })))
-            }
-            StoreError::NotOwned(id) => {
-                rpc_error(codes::SESSION_NOT_OWNED, msg, Some(json!({ "session_id": id })))
-            }
+            StoreError::NotFound(id) => rpc_error(
+                codes::SESSION_NOT_FOUND,
+                msg,
+                Some(json!({ "session_id": id })),
+            ),
+            StoreError::NotOwned(id) => rpc_error(
+                codes::SESSION_NOT_OWNED,
+                msg,
+                Some(json!({ "session_id": id })),
+            ),
             StoreError::Terminated(id, st) => rpc_error(
                 codes::SESSION_TERMINATED,
                 msg,

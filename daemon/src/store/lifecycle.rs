@@ -65,11 +65,15 @@ impl Store {
         }
         if let Some(cwd) = &p.cwd {
             if !cwd.starts_with('/') {
-                return Err(StoreError::InvalidParams("cwd must be an absolute path".into()));
+                return Err(StoreError::InvalidParams(
+                    "cwd must be an absolute path".into(),
+                ));
             }
         }
         if p.ttl_secs == Some(0) {
-            return Err(StoreError::InvalidParams("ttl_secs must be at least 1".into()));
+            return Err(StoreError::InvalidParams(
+                "ttl_secs must be at least 1".into(),
+            ));
         }
         let mode = p.mode.unwrap_or_default();
         // Evict first so the new session can take a freed slot.
@@ -102,7 +106,8 @@ impl Store {
             self.release_live_slot();
             return Err(e.into());
         }
-        self.total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.total
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let id = rec.id.clone();
         self.insert_live(rec, Vec::new())?;
         let info = self.get(&id).await?;
@@ -115,7 +120,11 @@ impl Store {
             return Ok(());
         }
         self.check_running()?;
-        let rec = self.db.get_session(id).await?.ok_or_else(|| StoreError::NotFound(id.clone()))?;
+        let rec = self
+            .db
+            .get_session(id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(id.clone()))?;
         let rec = self.expire_if_due(rec).await?;
         if rec.status.is_terminal() {
             return Err(StoreError::Terminated(id.clone(), rec.status));
@@ -182,7 +191,10 @@ impl Store {
     /// Moves ownership of a live session to the caller (claim or take-over).
     async fn claim(&self, caller: &Caller, id: &SessionId) -> Result<(), StoreError> {
         let commit = {
-            let mut e = self.sessions.get_mut(id).ok_or_else(|| StoreError::NotFound(id.clone()))?;
+            let mut e = self
+                .sessions
+                .get_mut(id)
+                .ok_or_else(|| StoreError::NotFound(id.clone()))?;
             if e.rec.owner == caller.tui {
                 return Ok(());
             }
@@ -255,7 +267,11 @@ impl Store {
         if let Some(e) = self.sessions.get(id) {
             return Ok(e.info());
         }
-        let rec = self.db.get_session(id).await?.ok_or_else(|| StoreError::NotFound(id.clone()))?;
+        let rec = self
+            .db
+            .get_session(id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(id.clone()))?;
         let rec = self.expire_if_due(rec).await?;
         Ok(info_from_record(&rec, false, None, 0, 0))
     }
@@ -319,28 +335,41 @@ impl Store {
     }
 
     /// `session/delete`: as close, then remove transcript, turns, uploads and record.
-    pub async fn delete(self: &Arc<Self>, caller: &Caller, id: &SessionId) -> Result<(), StoreError> {
+    pub async fn delete(
+        self: &Arc<Self>,
+        caller: &Caller,
+        id: &SessionId,
+    ) -> Result<(), StoreError> {
         self.check_owner(caller, id).await?;
         if self.sessions.contains_key(id) {
             self.retire(id, Retire::Delete).await?;
         }
         self.db.write(vec![Op::DeleteSession(id.clone())]).await?;
         self.total
-            .fetch_update(std::sync::atomic::Ordering::Relaxed, std::sync::atomic::Ordering::Relaxed, |n| {
-                n.checked_sub(1)
-            })
+            .fetch_update(
+                std::sync::atomic::Ordering::Relaxed,
+                std::sync::atomic::Ordering::Relaxed,
+                |n| n.checked_sub(1),
+            )
             .ok();
         Ok(())
     }
 
     /// `admin/kill`: fire the token (cause `admin_kill`), persist `killed` before
     /// unloading, unload. Returns whether it was killed now and the cancelled turn.
-    pub async fn kill(self: &Arc<Self>, id: &SessionId) -> Result<(bool, Option<TurnId>), StoreError> {
+    pub async fn kill(
+        self: &Arc<Self>,
+        id: &SessionId,
+    ) -> Result<(bool, Option<TurnId>), StoreError> {
         if self.sessions.contains_key(id) {
             let turn = self.retire(id, Retire::Kill).await?;
             return Ok((true, turn));
         }
-        let mut rec = self.db.get_session(id).await?.ok_or_else(|| StoreError::NotFound(id.clone()))?;
+        let mut rec = self
+            .db
+            .get_session(id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(id.clone()))?;
         if rec.status == SessionStatus::Killed {
             return Ok((false, None));
         }
@@ -353,7 +382,8 @@ impl Store {
     /// Graceful stop: every running turn ends with cause `shutdown`, every verdict is
     /// persisted, every subscription is closed.
     pub async fn shutdown(self: &Arc<Self>) {
-        self.shutting_down.store(true, std::sync::atomic::Ordering::Release);
+        self.shutting_down
+            .store(true, std::sync::atomic::Ordering::Release);
         let ids: Vec<SessionId> = self.sessions.iter().map(|e| e.key().clone()).collect();
         let all = ids.into_iter().map(|id| {
             let store = self.clone();
@@ -365,7 +395,11 @@ impl Store {
     }
 
     /// Ownership check for a mutation, for live and non-live sessions.
-    pub(crate) async fn check_owner(&self, caller: &Caller, id: &SessionId) -> Result<(), StoreError> {
+    pub(crate) async fn check_owner(
+        &self,
+        caller: &Caller,
+        id: &SessionId,
+    ) -> Result<(), StoreError> {
         let owner = match self.sessions.get(id) {
             Some(e) => e.rec.owner.clone(),
             None => {
@@ -385,10 +419,17 @@ impl Store {
 
     /// Takes a live entry away: fire the running turn's token, end queued turns,
     /// wait for the runner to finish, apply the status change durably, unload.
-    pub(crate) async fn retire(self: &Arc<Self>, id: &SessionId, how: Retire) -> Result<Option<TurnId>, StoreError> {
+    pub(crate) async fn retire(
+        self: &Arc<Self>,
+        id: &SessionId,
+        how: Retire,
+    ) -> Result<Option<TurnId>, StoreError> {
         let cause = how.cause();
         let (cancelled, dropped, mut busy, incarnation, hub) = {
-            let mut e = self.sessions.get_mut(id).ok_or_else(|| StoreError::NotFound(id.clone()))?;
+            let mut e = self
+                .sessions
+                .get_mut(id)
+                .ok_or_else(|| StoreError::NotFound(id.clone()))?;
             if e.retiring && !matches!(how, Retire::Kill | Retire::Shutdown) {
                 // Another close/delete is already taking it away; wait for it below.
             }
@@ -400,7 +441,13 @@ impl Store {
                 }
             }
             let dropped: Vec<QueuedTurn> = e.queue.drain(..).collect();
-            (cancelled, dropped, e.busy.subscribe(), e.incarnation, e.hub.clone())
+            (
+                cancelled,
+                dropped,
+                e.busy.subscribe(),
+                e.incarnation,
+                e.hub.clone(),
+            )
         };
         // Queued turns never started: each still ends with exactly one turn_complete.
         let mut ops = Vec::new();
@@ -429,7 +476,10 @@ impl Store {
         }
         // The runner stops after the cancelled turn's verdict is persisted and published.
         let wait = busy.wait_for(|b| !*b);
-        if tokio::time::timeout(Duration::from_secs(60), wait).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(60), wait)
+            .await
+            .is_err()
+        {
             tracing::warn!(session_id = %id, "turn did not stop within 60 s of its cancel");
         }
         drop(busy);
@@ -451,7 +501,10 @@ impl Store {
             self.db.submit(vec![Op::UpsertSession(e.rec.clone())])
         };
         removed.await?;
-        if let Some((_, e)) = self.sessions.remove_if(id, |_, e| e.incarnation == incarnation) {
+        if let Some((_, e)) = self
+            .sessions
+            .remove_if(id, |_, e| e.incarnation == incarnation)
+        {
             self.unindex_owner(e.rec.owner.as_ref(), id);
             self.release_live_slot();
             e.hub.close(how.reason());
@@ -462,7 +515,11 @@ impl Store {
 
 /// The first line of a prompt, cut to 60 characters on a character boundary.
 pub fn cut_title(text: &str) -> String {
-    let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+    let line = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim();
     line.chars().take(60).collect()
 }
 

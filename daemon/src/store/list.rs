@@ -38,7 +38,10 @@ fn decode_cursor(c: &str) -> Result<(String, String), StoreError> {
 impl Store {
     /// Lists sessions. The database is the source of the persisted fields; live
     /// entries add running state.
-    pub async fn list(&self, f: ListFilter) -> Result<(Vec<SessionInfo>, Option<String>), StoreError> {
+    pub async fn list(
+        &self,
+        f: ListFilter,
+    ) -> Result<(Vec<SessionInfo>, Option<String>), StoreError> {
         let limit = f.limit.clamp(1, MAX_LIMIT);
         let mut after = match &f.cursor {
             Some(c) => Some(decode_cursor(c)?),

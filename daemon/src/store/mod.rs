@@ -16,11 +16,14 @@ pub mod record;
 pub mod stats;
 mod turns;
 
+#[cfg(test)]
+mod model_tests;
+
 pub use entry::Entry;
 pub use error::StoreError;
 pub use lifecycle::cut_title;
-pub use turns::{Accepted, PromptRequest};
 pub use list::ListFilter;
+pub use turns::{Accepted, PromptRequest};
 
 use crate::agent::Agents;
 use crate::events::EventHub;
@@ -137,7 +140,9 @@ impl Store {
     fn reserve_live_slot(&self) -> Result<(), StoreError> {
         let max = self.cfg.max_live_sessions;
         self.live
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1))
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
             .map(|_| ())
             .map_err(|_| StoreError::LimitReached(max))
     }
@@ -167,17 +172,18 @@ impl Store {
     fn new_hub(&self, rec: &SessionRecord, history: Vec<EventEnvelope>) -> Arc<EventHub> {
         let db = self.db.clone();
         let keep = self.cfg.event_window as u64;
-        let sink: crate::events::EventSink = Box::new(move |env: &EventEnvelope| {
-            match serde_json::to_string(env) {
-                Ok(body) => db.write_detached(vec![Op::AppendEvent {
-                    session_id: env.session_id.clone(),
-                    seq: env.seq,
-                    body,
-                    keep,
-                }]),
-                Err(e) => tracing::warn!(error = %e, "cannot serialise event"),
-            }
-        });
+        let sink: crate::events::EventSink =
+            Box::new(
+                move |env: &EventEnvelope| match serde_json::to_string(env) {
+                    Ok(body) => db.write_detached(vec![Op::AppendEvent {
+                        session_id: env.session_id.clone(),
+                        seq: env.seq,
+                        body,
+                        keep,
+                    }]),
+                    Err(e) => tracing::warn!(error = %e, "cannot serialise event"),
+                },
+            );
         Arc::new(EventHub::new(
             rec.id.clone(),
             rec.last_seq,
@@ -189,7 +195,11 @@ impl Store {
     }
 
     /// Inserts a loaded or new record as a live entry (the caller reserved a slot).
-    fn insert_live(&self, rec: SessionRecord, history: Vec<EventEnvelope>) -> Result<(), StoreError> {
+    fn insert_live(
+        &self,
+        rec: SessionRecord,
+        history: Vec<EventEnvelope>,
+    ) -> Result<(), StoreError> {
         let id = rec.id.clone();
         let owner = rec.owner.clone();
         let hub = self.new_hub(&rec, history);

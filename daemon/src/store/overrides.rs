@@ -11,10 +11,14 @@ use std::sync::Arc;
 
 fn check_text(field: &str, v: &str) -> Result<(), StoreError> {
     if v.trim().is_empty() {
-        return Err(StoreError::InvalidParams(format!("overrides.{field} must not be blank")));
+        return Err(StoreError::InvalidParams(format!(
+            "overrides.{field} must not be blank"
+        )));
     }
     if v.len() > 256 {
-        return Err(StoreError::InvalidParams(format!("overrides.{field} is too long")));
+        return Err(StoreError::InvalidParams(format!(
+            "overrides.{field} is too long"
+        )));
     }
     Ok(())
 }
@@ -51,7 +55,11 @@ pub fn validate_full(o: &Overrides, agents: &Agents) -> Result<Overrides, StoreE
 }
 
 /// Validates a patch and returns the merged overrides; `current` is untouched on error.
-pub fn merge(current: &Overrides, patch: &OverridesPatch, agents: &Agents) -> Result<Overrides, StoreError> {
+pub fn merge(
+    current: &Overrides,
+    patch: &OverridesPatch,
+    agents: &Agents,
+) -> Result<Overrides, StoreError> {
     if let Patch::Set(m) = &patch.model {
         check_text("model", m)?;
     }
@@ -67,7 +75,10 @@ pub fn merge(current: &Overrides, patch: &OverridesPatch, agents: &Agents) -> Re
         Patch::Clear => out.model_provider.is_some(),
         Patch::Absent => false,
     };
-    patch.model_provider.clone().apply_to(&mut out.model_provider);
+    patch
+        .model_provider
+        .clone()
+        .apply_to(&mut out.model_provider);
     if provider_changed && patch.model.is_absent() {
         // A model belongs to its provider: switching provider without naming a model clears it.
         out.model = None;
@@ -88,7 +99,10 @@ impl Store {
         self.check_owner(caller, id).await?;
         self.ensure_live(id).await?;
         let (merged, commit) = {
-            let mut e = self.sessions.get_mut(id).ok_or_else(|| StoreError::NotFound(id.clone()))?;
+            let mut e = self
+                .sessions
+                .get_mut(id)
+                .ok_or_else(|| StoreError::NotFound(id.clone()))?;
             if !caller.may_mutate(e.rec.owner.as_ref()) {
                 return Err(StoreError::NotOwned(id.clone()));
             }
@@ -112,10 +126,8 @@ mod tests {
     use sessiond_config::Config;
 
     fn agents() -> Agents {
-        let cfg = Config::from_toml_str(
-            "[agents.fast]\nkind = \"echo\"\nchunk_chars = 8\n",
-        )
-        .unwrap();
+        let cfg =
+            Config::from_toml_str("[agents.fast]\nkind = \"echo\"\nchunk_chars = 8\n").unwrap();
         Agents::from_config(&cfg)
     }
 
@@ -147,7 +159,12 @@ mod tests {
         let out = merge(&cur, &patch(r#"{"model_provider": "fast"}"#), &a).unwrap();
         assert_eq!(out.model, None);
         assert_eq!(out.model_provider.as_deref(), Some("fast"));
-        let out = merge(&cur, &patch(r#"{"model_provider": "fast", "model": "x"}"#), &a).unwrap();
+        let out = merge(
+            &cur,
+            &patch(r#"{"model_provider": "fast", "model": "x"}"#),
+            &a,
+        )
+        .unwrap();
         assert_eq!(out.model.as_deref(), Some("x"));
         // Naming the same provider again keeps the model.
         let out = merge(&cur, &patch(r#"{"model_provider": "echo"}"#), &a).unwrap();

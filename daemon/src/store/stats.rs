@@ -13,7 +13,10 @@ pub struct Stats {
 impl Stats {
     /// Counts one fired cancel token.
     pub fn count_cancel(&self, cause: CancelCause) {
-        let i = CancelCause::ALL.iter().position(|c| *c == cause).unwrap_or(0);
+        let i = CancelCause::ALL
+            .iter()
+            .position(|c| *c == cause)
+            .unwrap_or(0);
         self.cancels[i].fetch_add(1, Ordering::Relaxed);
     }
 

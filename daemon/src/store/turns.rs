@@ -151,7 +151,11 @@ impl Store {
 
     /// `session/cancel`: fires the running turn's token with cause `client_rpc`.
     /// With nothing running it returns `(false, None)` and records no cause.
-    pub async fn cancel(&self, caller: &Caller, id: &SessionId) -> Result<(bool, Option<TurnId>), StoreError> {
+    pub async fn cancel(
+        &self,
+        caller: &Caller,
+        id: &SessionId,
+    ) -> Result<(bool, Option<TurnId>), StoreError> {
         self.check_owner(caller, id).await?;
         let Some(e) = self.sessions.get(id) else {
             return Ok((false, None));
