@@ -361,22 +361,29 @@ impl Store {
         self: &Arc<Self>,
         id: &SessionId,
     ) -> Result<(bool, Option<TurnId>), StoreError> {
-        if self.sessions.contains_key(id) {
-            let turn = self.retire(id, Retire::Kill).await?;
-            return Ok((true, turn));
+        let mut turn = None;
+        let was_live = self.sessions.contains_key(id);
+        if was_live {
+            match self.retire(id, Retire::Kill).await {
+                Ok(t) => turn = t,
+                // A concurrent close or delete took it away first.
+                Err(StoreError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
         }
+        // Also when a concurrent close unloaded it first: the status must be stored.
         let mut rec = self
             .db
             .get_session(id)
             .await?
             .ok_or_else(|| StoreError::NotFound(id.clone()))?;
         if rec.status == SessionStatus::Killed {
-            return Ok((false, None));
+            return Ok((was_live, turn));
         }
         rec.status = SessionStatus::Killed;
         rec.updated_at = now_rfc3339();
         self.db.write(vec![Op::UpsertSession(rec)]).await?;
-        Ok((true, None))
+        Ok((true, turn))
     }
 
     /// Graceful stop: every running turn ends with cause `shutdown`, every verdict is

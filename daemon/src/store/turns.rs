@@ -41,9 +41,10 @@ impl Store {
         if !req.attachments.is_empty() {
             self.check_attachments(id, &req.attachments).await?;
         }
-        // An eviction or close may unload the session between loading it and queuing;
-        // then it is loaded again (bounded).
-        for _ in 0..8 {
+        // An eviction may unload the session between loading it and queuing, and a
+        // close in progress finishes its unload first; then the session is loaded
+        // again. Bounded: a close waits for its turn to stop, which is quick.
+        for attempt in 0..1000u32 {
             self.ensure_live(id).await?;
             match self.try_enqueue(caller, id, &req)? {
                 Some((accepted, commit, spawn)) => {
@@ -53,7 +54,8 @@ impl Store {
                     }
                     return Ok(accepted);
                 }
-                None => tokio::task::yield_now().await,
+                None if attempt < 8 => tokio::task::yield_now().await,
+                None => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
             }
         }
         Err(StoreError::Internal("session kept being unloaded".into()))
