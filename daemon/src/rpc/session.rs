@@ -16,10 +16,7 @@ pub(crate) fn list_filter(
 ) -> RpcResult<ListFilter> {
     let owner = match p.owner.as_deref() {
         None if admin => None,
-        None => match caller_tui {
-            Some(t) => Some(Some(t.to_owned())),
-            None => None,
-        },
+        None => caller_tui.map(|t| Some(t.to_owned())),
         Some("any") => None,
         Some("none") => Some(None),
         Some("me") => match caller_tui {

@@ -80,7 +80,10 @@ pub(crate) async fn run(
     }
     // Questions still waiting for an answer are delivered again to a returning subscriber.
     for env in store.pending_envelopes(&id) {
-        if !replayed_requests.contains(&env.seq) && send(&sink, &env).await.is_err() {
+        if !replayed_requests.insert(env.seq) {
+            continue;
+        }
+        if send(&sink, &env).await.is_err() {
             hub.unsubscribe(sub_id);
             return;
         }
@@ -89,6 +92,11 @@ pub(crate) async fn run(
         tokio::select! {
             msg = rx.recv() => match msg {
                 Some(env) => {
+                    // A request published while we subscribed may also have been
+                    // delivered from the pending list just above: send it once.
+                    if replayed_requests.remove(&env.seq) {
+                        continue;
+                    }
                     last_seq = env.seq;
                     if send(&sink, &env).await.is_err() {
                         break;

@@ -75,7 +75,6 @@ fn op() -> impl Strategy<Value = Op> {
 #[derive(Debug, Clone)]
 struct Model {
     owner: Option<TuiId>,
-    mode: Mode,
     killed: bool,
 }
 
@@ -196,7 +195,6 @@ async fn step(w: &mut World, op: &Op) -> Result<(), TestCaseError> {
                         info.session_id.clone(),
                         Model {
                             owner: w.callers[tui].tui.clone(),
-                            mode,
                             killed: false,
                         },
                     );
