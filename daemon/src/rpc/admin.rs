@@ -1,6 +1,5 @@
 //! Administration over the Unix socket: kill, sessions, stats, tuis, shutdown.
 
-use super::session::list_filter;
 use super::{ctx, require_admin, Rpc};
 use jsonrpsee::core::{async_trait, RpcResult};
 use jsonrpsee::Extensions;
@@ -34,7 +33,6 @@ impl AdminApiServer for Rpc {
     ) -> RpcResult<ListResult> {
         let c = ctx(ext);
         require_admin(&c)?;
-        let tui = c.tui.get().map(|t| t.0.clone());
         let p = ListParams {
             owner,
             mode,
@@ -43,12 +41,7 @@ impl AdminApiServer for Rpc {
             limit,
             cursor,
         };
-        let filter = list_filter(tui.as_deref(), true, p)?;
-        let (sessions, next_cursor) = self.d.store.list(filter).await?;
-        Ok(ListResult {
-            sessions,
-            next_cursor,
-        })
+        self.list_for(&c, true, p).await
     }
 
     async fn admin_stats(&self, ext: &Extensions) -> RpcResult<StatsResult> {

@@ -46,6 +46,25 @@ pub(crate) fn list_filter(
     })
 }
 
+impl Rpc {
+    /// `session/list` (`admin` false: a TUI's own sessions by default) and
+    /// `admin/sessions` (`admin` true: every owner by default).
+    pub(crate) async fn list_for(
+        &self,
+        c: &crate::state::ConnCtx,
+        admin: bool,
+        p: ListParams,
+    ) -> RpcResult<ListResult> {
+        let tui = c.tui.get().map(|t| t.0.clone());
+        let filter = list_filter(tui.as_deref(), admin, p)?;
+        let (sessions, next_cursor) = self.d.store.list(filter).await?;
+        Ok(ListResult {
+            sessions,
+            next_cursor,
+        })
+    }
+}
+
 #[async_trait]
 impl SessionApiServer for Rpc {
     async fn session_new(
@@ -104,8 +123,6 @@ impl SessionApiServer for Rpc {
         limit: Option<u32>,
         cursor: Option<String>,
     ) -> RpcResult<ListResult> {
-        let c = ctx(ext);
-        let tui = c.tui.get().map(|t| t.0.clone());
         let p = ListParams {
             owner,
             mode,
@@ -114,12 +131,7 @@ impl SessionApiServer for Rpc {
             limit,
             cursor,
         };
-        let filter = list_filter(tui.as_deref(), false, p)?;
-        let (sessions, next_cursor) = self.d.store.list(filter).await?;
-        Ok(ListResult {
-            sessions,
-            next_cursor,
-        })
+        self.list_for(&ctx(ext), false, p).await
     }
 
     async fn session_get(
