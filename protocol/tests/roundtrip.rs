@@ -1170,7 +1170,16 @@ mod trait_methods {
     use jsonrpsee::{Extensions, PendingSubscriptionSink};
     use sessiond_protocol::api::*;
 
+    /// A server that registers every method and serves none (only the names matter).
     struct Nothing;
+
+    fn not_served<T>() -> RpcResult<T> {
+        Err(jsonrpsee::types::ErrorObjectOwned::owned::<()>(
+            -32601,
+            "not served in this test",
+            None,
+        ))
+    }
 
     #[async_trait]
     impl DaemonApiServer for Nothing {
@@ -1182,10 +1191,10 @@ mod trait_methods {
             _: Option<TuiId>,
             _: Option<String>,
         ) -> RpcResult<InitializeResult> {
-            unimplemented!()
+            not_served()
         }
         async fn daemon_status(&self, _: &Extensions) -> RpcResult<DaemonStatus> {
-            unimplemented!()
+            not_served()
         }
     }
 
@@ -1202,7 +1211,7 @@ mod trait_methods {
             _: Option<u64>,
             _: Option<bool>,
         ) -> RpcResult<SessionResult> {
-            unimplemented!()
+            not_served()
         }
         async fn session_load(
             &self,
@@ -1211,7 +1220,7 @@ mod trait_methods {
             _: Option<bool>,
             _: Option<bool>,
         ) -> RpcResult<SessionResult> {
-            unimplemented!()
+            not_served()
         }
         async fn session_list(
             &self,
@@ -1223,10 +1232,10 @@ mod trait_methods {
             _: Option<u32>,
             _: Option<String>,
         ) -> RpcResult<ListResult> {
-            unimplemented!()
+            not_served()
         }
         async fn session_get(&self, _: &Extensions, _: SessionId) -> RpcResult<SessionInfo> {
-            unimplemented!()
+            not_served()
         }
         async fn session_messages(
             &self,
@@ -1235,7 +1244,7 @@ mod trait_methods {
             _: Option<u64>,
             _: Option<u32>,
         ) -> RpcResult<MessagesResult> {
-            unimplemented!()
+            not_served()
         }
         async fn session_configure(
             &self,
@@ -1243,13 +1252,13 @@ mod trait_methods {
             _: SessionId,
             _: OverridesPatch,
         ) -> RpcResult<ConfigureResult> {
-            unimplemented!()
+            not_served()
         }
         async fn session_close(&self, _: &Extensions, _: SessionId) -> RpcResult<CloseResult> {
-            unimplemented!()
+            not_served()
         }
         async fn session_delete(&self, _: &Extensions, _: SessionId) -> RpcResult<DeleteResult> {
-            unimplemented!()
+            not_served()
         }
         async fn session_subscribe(
             &self,
@@ -1258,7 +1267,7 @@ mod trait_methods {
             _: SessionId,
             _: Option<u64>,
         ) -> SubscriptionResult {
-            unimplemented!()
+            Err("not served in this test".into())
         }
     }
 
@@ -1273,10 +1282,10 @@ mod trait_methods {
             _: Option<bool>,
             _: Option<bool>,
         ) -> RpcResult<PromptResult> {
-            unimplemented!()
+            not_served()
         }
         async fn session_cancel(&self, _: &Extensions, _: SessionId) -> RpcResult<CancelResult> {
-            unimplemented!()
+            not_served()
         }
         async fn session_respond(
             &self,
@@ -1285,7 +1294,7 @@ mod trait_methods {
             _: Option<RequestId>,
             _: Value,
         ) -> RpcResult<RespondResult> {
-            unimplemented!()
+            not_served()
         }
     }
 
@@ -1300,17 +1309,17 @@ mod trait_methods {
             _: Option<String>,
             _: Option<String>,
         ) -> RpcResult<UploadEntry> {
-            unimplemented!()
+            not_served()
         }
         async fn session_uploads(&self, _: &Extensions, _: SessionId) -> RpcResult<UploadsResult> {
-            unimplemented!()
+            not_served()
         }
     }
 
     #[async_trait]
     impl AdminApiServer for Nothing {
         async fn admin_kill(&self, _: &Extensions, _: SessionId) -> RpcResult<KillResult> {
-            unimplemented!()
+            not_served()
         }
         async fn admin_sessions(
             &self,
@@ -1322,16 +1331,16 @@ mod trait_methods {
             _: Option<u32>,
             _: Option<String>,
         ) -> RpcResult<ListResult> {
-            unimplemented!()
+            not_served()
         }
         async fn admin_stats(&self, _: &Extensions) -> RpcResult<StatsResult> {
-            unimplemented!()
+            not_served()
         }
         async fn admin_tuis(&self, _: &Extensions) -> RpcResult<TuisResult> {
-            unimplemented!()
+            not_served()
         }
         async fn admin_shutdown(&self, _: &Extensions, _: Option<u64>) -> RpcResult<OkResult> {
-            unimplemented!()
+            not_served()
         }
     }
 

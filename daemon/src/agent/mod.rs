@@ -102,11 +102,6 @@ impl Agents {
             Some(Ok(a)) => Ok(a.clone()),
         }
     }
-
-    /// Every alias, usable or not.
-    pub fn aliases(&self) -> impl Iterator<Item = &str> {
-        self.built.keys().map(String::as_str)
-    }
 }
 
 fn build(cfg: &AgentConfig) -> Result<Arc<dyn Agent>, String> {

@@ -176,16 +176,6 @@ impl EventHub {
         inner.closed = true;
         inner.subs.clear();
     }
-
-    /// True once closed.
-    pub fn is_closed(&self) -> bool {
-        self.lock().closed
-    }
-
-    /// Events currently retained (oldest first).
-    pub fn window_len(&self) -> usize {
-        self.lock().window.len()
-    }
 }
 
 fn replay_after(session_id: &SessionId, inner: &Inner, since: u64) -> Vec<Arc<EventEnvelope>> {

@@ -437,9 +437,7 @@ impl Store {
                 .sessions
                 .get_mut(id)
                 .ok_or_else(|| StoreError::NotFound(id.clone()))?;
-            if e.retiring && !matches!(how, Retire::Kill | Retire::Shutdown) {
-                // Another close/delete is already taking it away; wait for it below.
-            }
+            // A teardown already in progress is joined: both wait for the runner below.
             e.retiring = true;
             let mut cancelled = None;
             if let Some(slot) = e.tokens.current().cloned() {

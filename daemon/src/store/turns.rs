@@ -5,7 +5,7 @@ use super::{Caller, Store, StoreError};
 use crate::persist::Op;
 use crate::store::record::TurnRecord;
 use crate::util::{now_rfc3339, random_id};
-use sessiond_protocol::{CancelCause, Event, RequestId, SessionId, TuiId, TurnId, TurnVerdict};
+use sessiond_protocol::{CancelCause, Event, RequestId, SessionId, TurnId, TurnVerdict};
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
@@ -237,10 +237,5 @@ impl Store {
                     .map(|t| t.pending.iter().map(|p| p.envelope.clone()).collect())
             })
             .unwrap_or_default()
-    }
-
-    /// The owner of a live session, if live.
-    pub fn live_owner(&self, id: &SessionId) -> Option<Option<TuiId>> {
-        self.sessions.get(id).map(|e| e.rec.owner.clone())
     }
 }

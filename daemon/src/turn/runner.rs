@@ -23,9 +23,7 @@ pub fn cancelled_response() -> serde_json::Value {
 
 /// Spawns the runner of a session (its entry's `busy` flag is already set).
 pub fn spawn(store: Arc<Store>, id: SessionId, incarnation: u64) {
-    tokio::spawn(async move {
-        run(store.clone(), id.clone(), incarnation).await;
-    });
+    tokio::spawn(run(store, id, incarnation));
 }
 
 struct Started {
