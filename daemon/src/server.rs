@@ -56,10 +56,28 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         data_dir,
     );
 
+    let tcp = match &cfg.ws.listen {
+        Some(listen) => {
+            let bound = transport::tcp::bind(&daemon, listen).await?;
+            *daemon.ws_listen.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(bound.addr.to_string());
+            Some(bound)
+        }
+        None => None,
+    };
     let listener = transport::socket::bind(&socket)?;
     let methods: jsonrpsee::Methods = crate::rpc::module(daemon.clone()).into();
     let (stop_handle, server_handle) = jsonrpsee::server::stop_channel();
     let accept_stop = tokio_util::sync::CancellationToken::new();
+    let tcp = tcp.map(|bound| {
+        tokio::spawn(transport::tcp::serve(
+            bound,
+            daemon.clone(),
+            methods.clone(),
+            stop_handle.clone(),
+            accept_stop.clone(),
+        ))
+    });
     let unix = tokio::spawn(transport::unix::serve(
         listener,
         daemon.clone(),
@@ -84,6 +102,9 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         let _ = server_handle.stop();
         let _ = tokio::time::timeout(Duration::from_secs(5), server_handle.stopped()).await;
         let _ = unix.await;
+        if let Some(tcp) = tcp {
+            let _ = tcp.await;
+        }
         drop(guard);
         let db = store.db().clone();
         tokio::task::spawn_blocking(move || db.close()).await.ok();

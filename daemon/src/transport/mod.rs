@@ -1,6 +1,9 @@
 //! Transports: the Unix socket (WebSocket and plain HTTP POST on one socket, peer uid
 //! checked before any call) and the opt-in, token-protected TCP WebSocket.
 
+pub mod gate;
 pub mod peer;
 pub mod socket;
+pub mod tcp;
+pub mod token;
 pub mod unix;

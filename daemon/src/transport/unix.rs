@@ -1,6 +1,7 @@
 //! The Unix socket listener: checks the peer's uid before serving anything, then
 //! serves JSON-RPC over WebSocket and plain HTTP POST on the same connection.
 
+use super::gate::{Gate, Refusal};
 use super::peer::Peer;
 use crate::state::{ConnCtx, Daemon, Transport};
 use futures::FutureExt;
@@ -64,7 +65,7 @@ pub async fn serve(
         let rpc = builder.clone().build(methods.clone(), stop_handle.clone());
         let stopped = stop_handle.clone().shutdown();
         let guard = Arc::new(ConnGuard { d: d.clone(), ctx });
-        tokio::spawn(serve_connection(stream, rpc, guard, stopped).instrument(
+        tokio::spawn(serve_connection(stream, rpc, guard, None, stopped).instrument(
             tracing::info_span!("connection", conn_id = ctx_id, transport = "unix"),
         ));
     }
@@ -84,10 +85,12 @@ impl Drop for ConnGuard {
 }
 
 /// Serves one accepted connection with the connection's context in every request.
+/// With a `gate`, every request must pass its checks first (the TCP WebSocket).
 pub(crate) async fn serve_connection<S, L>(
     stream: S,
     rpc: jsonrpsee::server::TowerService<L, tower::layer::util::Identity>,
     guard: Arc<ConnGuard>,
+    gate: Option<Arc<Gate>>,
     stopped: impl std::future::Future<Output = ()>,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
@@ -111,6 +114,14 @@ pub(crate) async fn serve_connection<S, L>(
 {
     let g = guard.clone();
     let svc = tower::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+        if let Some(refusal) = gate.as_ref().and_then(|g| g.admit(req.headers()).err()) {
+            tracing::warn!(
+                status = refusal.status.as_u16(),
+                reason = refusal.reason,
+                "refused a tcp websocket request"
+            );
+            return async move { Ok(refused(refusal)) }.boxed();
+        }
         req.extensions_mut().insert(g.ctx.clone());
         let mut rpc = rpc.clone();
         if req.headers().contains_key(http::header::UPGRADE) {
@@ -129,4 +140,25 @@ pub(crate) async fn serve_connection<S, L>(
         tracing::debug!(error = %e, "connection ended with an error");
     }
     drop(guard);
+}
+
+/// The reply to a refused request: the status and a one-line reason, no token.
+fn refused(r: Refusal) -> http::Response<jsonrpsee::server::HttpBody> {
+    let mut resp = http::Response::new(jsonrpsee::server::HttpBody::from(format!(
+        "{}\n",
+        r.reason
+    )));
+    *resp.status_mut() = r.status;
+    let headers = resp.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    if r.status == http::StatusCode::UNAUTHORIZED {
+        headers.insert(
+            http::header::WWW_AUTHENTICATE,
+            http::HeaderValue::from_static("Bearer"),
+        );
+    }
+    resp
 }
