@@ -46,15 +46,20 @@ impl Gate {
                 .iter()
                 .map(|o| normalize_origin(o))
                 .collect(),
-            allowed_hosts: allowed_hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
+            allowed_hosts: allowed_hosts
+                .iter()
+                .map(|h| h.to_ascii_lowercase())
+                .collect(),
         }
     }
 
     /// Admits or refuses a request by its headers. Order matters: a request from
     /// the wrong host or origin is refused before its token is looked at.
     pub fn admit(&self, headers: &HeaderMap) -> Result<(), Refusal> {
-        let host = single(headers, HOST)
-            .ok_or(Refusal::new(StatusCode::FORBIDDEN, "missing or invalid host"))?;
+        let host = single(headers, HOST).ok_or(Refusal::new(
+            StatusCode::FORBIDDEN,
+            "missing or invalid host",
+        ))?;
         if !self.host_allowed(host) {
             return Err(Refusal::new(StatusCode::FORBIDDEN, "host not allowed"));
         }
@@ -73,7 +78,10 @@ impl Gate {
         }
         let presented = single(headers, AUTHORIZATION)
             .and_then(bearer)
-            .ok_or(Refusal::new(StatusCode::UNAUTHORIZED, "missing bearer token"))?;
+            .ok_or(Refusal::new(
+                StatusCode::UNAUTHORIZED,
+                "missing bearer token",
+            ))?;
         if bool::from(presented.as_bytes().ct_eq(&self.token)) {
             Ok(())
         } else {
@@ -187,7 +195,12 @@ mod tests {
 
     #[test]
     fn other_hosts_are_forbidden_unless_listed() {
-        for host in ["evil.example", "evil.example:7777", "10.0.0.1:7777", "[::2]:1"] {
+        for host in [
+            "evil.example",
+            "evil.example:7777",
+            "10.0.0.1:7777",
+            "[::2]:1",
+        ] {
             let r = gate().admit(&upgrade(host, &[])).unwrap_err();
             assert_eq!(r.status, StatusCode::FORBIDDEN, "{host}");
         }
@@ -208,9 +221,15 @@ mod tests {
     fn origins_must_be_listed() {
         let bad = upgrade("127.0.0.1", &[("origin", "https://evil.example")]);
         let r = gate().admit(&bad).unwrap_err();
-        assert_eq!((r.status, r.reason), (StatusCode::FORBIDDEN, "origin not allowed"));
+        assert_eq!(
+            (r.status, r.reason),
+            (StatusCode::FORBIDDEN, "origin not allowed")
+        );
         let null = upgrade("127.0.0.1", &[("origin", "null")]);
-        assert_eq!(gate().admit(&null).unwrap_err().status, StatusCode::FORBIDDEN);
+        assert_eq!(
+            gate().admit(&null).unwrap_err().status,
+            StatusCode::FORBIDDEN
+        );
         let good = upgrade("127.0.0.1", &[("origin", "https://TUI.example")]);
         assert_eq!(gate().admit(&good), Ok(()));
         let none = Gate::new(TOKEN, &[], &[]);
@@ -221,7 +240,10 @@ mod tests {
     #[test]
     fn the_token_is_required_and_must_match_exactly() {
         let missing = headers(&[("host", "127.0.0.1"), ("upgrade", "websocket")]);
-        assert_eq!(gate().admit(&missing).unwrap_err().status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            gate().admit(&missing).unwrap_err().status,
+            StatusCode::UNAUTHORIZED
+        );
         for auth in [
             "Bearer 0123456789abcdef0123456789abcdeF",
             "Bearer 0123456789abcdef0123456789abcde",
@@ -242,7 +264,10 @@ mod tests {
     #[test]
     fn plain_http_is_refused_before_the_token_is_checked() {
         let h = headers(&[("host", "127.0.0.1")]);
-        assert_eq!(gate().admit(&h).unwrap_err().status, StatusCode::UPGRADE_REQUIRED);
+        assert_eq!(
+            gate().admit(&h).unwrap_err().status,
+            StatusCode::UPGRADE_REQUIRED
+        );
     }
 
     #[test]

@@ -65,9 +65,13 @@ pub async fn serve(
         let rpc = builder.clone().build(methods.clone(), stop_handle.clone());
         let stopped = stop_handle.clone().shutdown();
         let guard = Arc::new(ConnGuard { d: d.clone(), ctx });
-        tokio::spawn(serve_connection(stream, rpc, guard, None, stopped).instrument(
-            tracing::info_span!("connection", conn_id = ctx_id, transport = "unix"),
-        ));
+        tokio::spawn(
+            serve_connection(stream, rpc, guard, None, stopped).instrument(tracing::info_span!(
+                "connection",
+                conn_id = ctx_id,
+                transport = "unix"
+            )),
+        );
     }
 }
 
@@ -144,10 +148,8 @@ pub(crate) async fn serve_connection<S, L>(
 
 /// The reply to a refused request: the status and a one-line reason, no token.
 fn refused(r: Refusal) -> http::Response<jsonrpsee::server::HttpBody> {
-    let mut resp = http::Response::new(jsonrpsee::server::HttpBody::from(format!(
-        "{}\n",
-        r.reason
-    )));
+    let mut resp =
+        http::Response::new(jsonrpsee::server::HttpBody::from(format!("{}\n", r.reason)));
     *resp.status_mut() = r.status;
     let headers = resp.headers_mut();
     headers.insert(
