@@ -32,6 +32,10 @@ pub enum Error {
     /// dropped by the client. Subscribe again with `since_seq = last_seq()`.
     #[error("event subscription lagged behind and was dropped")]
     Lagged,
+    /// A [`ReconnectingClient`](crate::ReconnectingClient) gave up reconnecting (its
+    /// `max_attempts` ran out, or the daemon refused its identity).
+    #[error("reconnecting failed: {0}")]
+    ReconnectFailed(String),
     /// The daemon's answer (or an event) did not have the expected shape.
     #[error("unexpected response: {0}")]
     Decode(String),
