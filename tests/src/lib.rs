@@ -1,6 +1,8 @@
 //! Test harness: starts the real `sessiond` binary on temporary XDG directories and
 //! gives tests real clients (the SDK over the Unix socket, raw HTTP on the socket).
 
+pub mod raw_ws;
+
 use anyhow::{bail, Context};
 use serde_json::Value;
 use sessiond_client::{Client, ConnectOptions};

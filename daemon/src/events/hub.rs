@@ -164,6 +164,12 @@ impl EventHub {
         })
     }
 
+    /// The retained events after `since`, also once the hub is closed: how a
+    /// subscriber that was cut off for lagging catches up to `session_closed`.
+    pub fn replay_since(&self, since: u64) -> Vec<Arc<EventEnvelope>> {
+        replay_after(&self.session_id, &self.lock(), since)
+    }
+
     /// Removes a subscriber (unsubscribe).
     pub fn unsubscribe(&self, id: u64) {
         self.lock().subs.retain(|s| s.id != id);
@@ -284,5 +290,25 @@ mod tests {
         ));
         assert!(h.publish(chunk(0)).is_none());
         assert!(h.subscribe(None).is_err());
+    }
+
+    #[test]
+    fn a_lagging_subscriber_can_catch_up_after_close() {
+        let h = hub(64, 2);
+        let slow = h.subscribe(None).unwrap();
+        for i in 0..5 {
+            h.publish(chunk(i));
+        }
+        assert!(slow.lagged.load(Ordering::Acquire));
+        h.close(CloseReason::Killed);
+        let rest = h.replay_since(2);
+        let seqs: Vec<u64> = rest.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, vec![3, 4, 5, 6]);
+        assert!(matches!(
+            rest.last().unwrap().event,
+            Event::SessionClosed {
+                reason: CloseReason::Killed
+            }
+        ));
     }
 }

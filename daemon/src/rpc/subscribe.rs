@@ -106,8 +106,17 @@ pub(crate) async fn run(
                     }
                 }
                 None if lagged.load(Ordering::Acquire) => {
-                    // Cut off for falling behind: catch up from the window.
-                    let Ok(again) = hub.subscribe(Some(last_seq)) else { return };
+                    // Cut off for falling behind: catch up from the window. If the
+                    // session was unloaded meanwhile, the window still ends with its
+                    // `session_closed`.
+                    let Ok(again) = hub.subscribe(Some(last_seq)) else {
+                        for env in hub.replay_since(last_seq) {
+                            if send(&sink, &env).await.is_err() {
+                                return;
+                            }
+                        }
+                        return;
+                    };
                     for env in &again.replay {
                         last_seq = env.seq;
                         if send(&sink, env).await.is_err() {
