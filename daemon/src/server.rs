@@ -4,13 +4,12 @@
 
 use crate::agent::Agents;
 use crate::identity::Identity;
-use crate::persist::{Db, Op};
+use crate::persist::Db;
 use crate::state::Daemon;
 use crate::store::Store;
 use crate::transport;
 use anyhow::Context;
 use sessiond_config::Config;
-use sessiond_protocol::{Event, EventEnvelope};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::Path;
 use std::sync::Arc;
@@ -43,11 +42,13 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
             .context("database task failed")?
             .context("cannot open the database")?
     };
-    record_interrupted(&db, &recovery).await?;
+    log_recovery(&recovery);
     let total = db.count_sessions().await?;
+    let generation = db.max_generation().await?;
     let identity = Identity::load_or_create(&data_dir)?;
     let agents = Arc::new(Agents::from_config(&cfg));
     let store = Store::new(cfg.clone(), db.clone(), agents, blobs, total);
+    store.resume_generation(generation);
     let daemon = Daemon::new(
         cfg.clone(),
         store.clone(),
@@ -86,6 +87,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         accept_stop.clone(),
     ));
     let sweeper = tokio::spawn(sweep_loop(store.clone(), daemon.shutdown.clone()));
+    let retention = crate::store::retention::spawn(store.clone(), daemon.shutdown.clone());
     tracing::info!(socket = %socket.display(), pid = std::process::id(), "sessiond serving");
 
     let d = daemon.clone();
@@ -99,6 +101,9 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         }
         store.shutdown().await;
         sweeper.abort();
+        if let Some(r) = retention {
+            r.abort();
+        }
         let _ = server_handle.stop();
         let _ = tokio::time::timeout(Duration::from_secs(5), server_handle.stopped()).await;
         let _ = unix.await;
@@ -157,37 +162,17 @@ async fn sweep_loop(store: Arc<Store>, stop: tokio_util::sync::CancellationToken
     }
 }
 
-/// Turns that were running when the previous process died are already recorded as
-/// failed; add their `turn_complete` to each session's event history so a
-/// subscriber replaying from 0 sees the verdict.
-async fn record_interrupted(db: &Db, recovery: &crate::persist::Recovery) -> anyhow::Result<()> {
+/// Start-up recovery already repaired the database (see `persist::recover`); say what.
+fn log_recovery(recovery: &crate::persist::Recovery) {
+    if recovery.seq_gaps > 0 {
+        tracing::warn!(
+            sessions = recovery.seq_gaps,
+            "event seqs reserved by the previous process were skipped (it did not stop cleanly)"
+        );
+    }
     for (session_id, verdict) in &recovery.interrupted {
-        let Some(mut rec) = db.get_session(session_id).await? else {
-            continue;
-        };
-        rec.last_seq += 1;
-        let env = EventEnvelope {
-            session_id: session_id.clone(),
-            seq: rec.last_seq,
-            at: crate::util::now_rfc3339(),
-            event: Event::TurnComplete {
-                verdict: verdict.clone(),
-            },
-        };
-        rec.round_count += 1;
-        db.write(vec![
-            Op::UpsertSession(rec),
-            Op::AppendEvent {
-                session_id: session_id.clone(),
-                seq: env.seq,
-                body: serde_json::to_string(&env)?,
-                keep: u64::MAX,
-            },
-        ])
-        .await?;
         tracing::warn!(session_id = %session_id, turn_id = %verdict.turn_id, "turn interrupted by the previous stop recorded as failed");
     }
-    Ok(())
 }
 
 fn create_private_dir(dir: &Path) -> anyhow::Result<()> {

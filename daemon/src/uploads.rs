@@ -173,7 +173,7 @@ impl Store {
             e.rec.updated_at = now_rfc3339();
             let commit = self
                 .db
-                .submit(vec![Op::AddUpload(rec), Op::UpsertSession(e.rec.clone())]);
+                .submit(vec![Op::AddUpload(rec), Op::UpdateSession(e.rec.clone())]);
             e.hub.publish(Event::UploadAdded {
                 entry: entry.clone(),
             });

@@ -2,10 +2,13 @@
 //! commit, and a small pool of readers. Async code never blocks on SQLite.
 
 mod read;
+mod recover;
 mod schema;
 mod write;
 
 pub use read::ListQuery;
+pub use recover::INTERRUPTED_ERROR;
+pub use schema::SCHEMA_VERSION;
 pub use write::Op;
 
 use crate::store::record::{MessageRecord, SessionRecord, UploadRecord};
@@ -29,6 +32,8 @@ pub enum PersistError {
     Join,
     #[error("database write failed: {0}")]
     Write(String),
+    #[error("the database has schema version {found}, newer than this build's {supported}")]
+    TooNew { found: i64, supported: i64 },
 }
 
 struct Job {
@@ -76,6 +81,8 @@ struct DbInner {
 pub struct Recovery {
     /// Turns that were running when the previous process died, now recorded as failed.
     pub interrupted: Vec<(SessionId, TurnVerdict)>,
+    /// Sessions whose reserved but unstored seqs were skipped (a `resync` marker).
+    pub seq_gaps: usize,
 }
 
 impl Db {
@@ -85,7 +92,7 @@ impl Db {
         let path = data_dir.join(DB_FILE);
         let mut conn = schema::open_connection(&path)?;
         schema::migrate(&mut conn)?;
-        let recovery = write::recover_interrupted(&mut conn)?;
+        let recovery = recover::recover(&mut conn)?;
         let (tx, rx) = std::sync::mpsc::channel::<Job>();
         let blobs = blobs_dir.to_path_buf();
         let writer = std::thread::Builder::new()
@@ -191,6 +198,22 @@ impl Db {
         self.read(read::count_sessions).await
     }
 
+    /// The highest turn generation stored (0: none).
+    pub async fn max_generation(&self) -> Result<u64, PersistError> {
+        self.read(read::max_generation).await
+    }
+
+    /// Retention: up to `limit` sessions nobody holds a seq reservation for, oldest
+    /// `updated_at` first, only those updated before `before` when given.
+    pub async fn prune_candidates(
+        &self,
+        before: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<SessionId>, PersistError> {
+        self.read(move |c| read::prune_candidates(c, before.as_deref(), limit))
+            .await
+    }
+
     pub async fn messages(
         &self,
         id: &SessionId,
@@ -207,15 +230,13 @@ impl Db {
         self.read(move |c| read::uploads(c, &id)).await
     }
 
-    /// Events after `after_seq`, oldest first, at most `limit`.
-    pub async fn events_after(
+    /// The newest `limit` events of a session, oldest first.
+    pub async fn recent_events(
         &self,
         id: &SessionId,
-        after_seq: u64,
         limit: u32,
     ) -> Result<Vec<(u64, String)>, PersistError> {
         let id = id.clone();
-        self.read(move |c| read::events_after(c, &id, after_seq, limit))
-            .await
+        self.read(move |c| read::recent_events(c, &id, limit)).await
     }
 }

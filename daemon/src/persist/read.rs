@@ -18,7 +18,7 @@ pub struct ListQuery {
 
 const SESSION_COLUMNS: &str = "id, agent, mode, title, cwd, owner, status, overrides, ttl_secs,
     created_at, updated_at, last_active_at, message_count, round_count, input_tokens,
-    output_tokens, last_seq";
+    output_tokens, last_seq, seq_reserved";
 
 fn session_from_row(r: &Row<'_>) -> Result<SessionRecord, rusqlite::Error> {
     let mode: String = r.get(2)?;
@@ -44,6 +44,7 @@ fn session_from_row(r: &Row<'_>) -> Result<SessionRecord, rusqlite::Error> {
             output_tokens: r.get::<_, i64>(15)?.max(0) as u64,
         },
         last_seq: r.get::<_, i64>(16)?.max(0) as u64,
+        seq_reserved: r.get::<_, i64>(17)?.max(0) as u64,
     })
 }
 
@@ -100,6 +101,29 @@ pub fn count_sessions(c: &Connection) -> Result<u64, rusqlite::Error> {
         .map(|n| n.max(0) as u64)
 }
 
+pub fn max_generation(c: &Connection) -> Result<u64, rusqlite::Error> {
+    c.query_row("SELECT COALESCE(MAX(generation), 0) FROM turns", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map(|n| n.max(0) as u64)
+}
+
+pub fn prune_candidates(
+    c: &Connection,
+    before: Option<&str>,
+    limit: u32,
+) -> Result<Vec<SessionId>, rusqlite::Error> {
+    let mut stmt = c.prepare_cached(
+        "SELECT id FROM sessions WHERE seq_reserved <= last_seq
+           AND (?1 IS NULL OR updated_at < ?1)
+         ORDER BY updated_at, id LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(rusqlite::params![before, limit as i64], |r| {
+        Ok(SessionId(r.get(0)?))
+    })?;
+    rows.collect()
+}
+
 pub fn messages(
     c: &Connection,
     id: &SessionId,
@@ -145,18 +169,18 @@ pub fn uploads(c: &Connection, id: &SessionId) -> Result<Vec<UploadRecord>, rusq
     rows.collect()
 }
 
-pub fn events_after(
+pub fn recent_events(
     c: &Connection,
     id: &SessionId,
-    after: u64,
     limit: u32,
 ) -> Result<Vec<(u64, String)>, rusqlite::Error> {
     let mut stmt = c.prepare_cached(
-        "SELECT seq, body FROM events WHERE session_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+        "SELECT seq, body FROM events WHERE session_id = ?1 ORDER BY seq DESC LIMIT ?2",
     )?;
-    let rows = stmt.query_map(
-        rusqlite::params![id.as_str(), after.min(i64::MAX as u64) as i64, limit as i64],
-        |r| Ok((r.get::<_, i64>(0)?.max(0) as u64, r.get(1)?)),
-    )?;
-    rows.collect()
+    let rows = stmt.query_map(rusqlite::params![id.as_str(), limit as i64], |r| {
+        Ok((r.get::<_, i64>(0)?.max(0) as u64, r.get(1)?))
+    })?;
+    let mut out: Vec<(u64, String)> = rows.collect::<Result<_, _>>()?;
+    out.reverse();
+    Ok(out)
 }

@@ -68,10 +68,15 @@ const MIGRATIONS: &[&str] = &[
         body TEXT NOT NULL,
         PRIMARY KEY (session_id, seq)
     ) WITHOUT ROWID;",
+    // 2: event seqs reserved ahead of use (never reused after a crash, see
+    // docs/persistence.md), and the real turn generation (indexed: it continues
+    // across restarts).
+    "ALTER TABLE sessions ADD COLUMN seq_reserved INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX sessions_seq_outstanding ON sessions(id) WHERE seq_reserved > last_seq;
+    CREATE INDEX turns_by_generation ON turns(generation);",
 ];
 
 /// The schema version this build writes.
-#[allow(dead_code)]
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Opens a connection with the daemon's settings: WAL, `synchronous = FULL`, foreign
@@ -84,9 +89,16 @@ pub fn open_connection(path: &Path) -> Result<Connection, rusqlite::Error> {
     Ok(conn)
 }
 
-/// Brings the schema up to [`SCHEMA_VERSION`], one transaction per step.
-pub fn migrate(conn: &mut Connection) -> Result<(), rusqlite::Error> {
+/// Brings the schema up to [`SCHEMA_VERSION`], one transaction per step. A database
+/// written by a newer build is refused rather than misread.
+pub fn migrate(conn: &mut Connection) -> Result<(), super::PersistError> {
     let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if current > SCHEMA_VERSION {
+        return Err(super::PersistError::TooNew {
+            found: current,
+            supported: SCHEMA_VERSION,
+        });
+    }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;

@@ -1,24 +1,29 @@
 //! The writer thread: drains queued jobs, applies them in one transaction (group
-//! commit), then acknowledges every job of the batch. Also start-up recovery.
+//! commit), then acknowledges every job of the batch.
 
-use super::{Job, Recovery};
+use super::Job;
 use crate::store::record::{MessageRecord, SessionRecord, TurnRecord, UploadRecord};
 use crate::util::now_rfc3339;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
-use sessiond_protocol::{CancelCause, SessionId, StopReason, TurnId, TurnVerdict, Usage};
+use sessiond_protocol::{SessionId, TurnId, TurnVerdict};
 use std::path::PathBuf;
 use std::sync::mpsc::Receiver;
-
-/// The error recorded for a turn that was running when the daemon stopped.
-pub const INTERRUPTED_ERROR: &str = "the daemon stopped while this turn was running";
 
 /// One write.
 #[derive(Debug, Clone)]
 pub enum Op {
-    /// Insert or replace the whole session row.
-    UpsertSession(SessionRecord),
+    /// Inserts a new session row.
+    InsertSession(SessionRecord),
+    /// Rewrites the row of an existing session (everything but the seq reservation;
+    /// `last_seq` never goes down). A session that was deleted stays deleted.
+    UpdateSession(SessionRecord),
     InsertMessage(MessageRecord),
     StartTurn(TurnRecord),
+    /// Records the generation a turn got when it started.
+    SetTurnGeneration {
+        turn_id: TurnId,
+        generation: u64,
+    },
     FinishTurn {
         turn_id: TurnId,
         verdict: TurnVerdict,
@@ -27,12 +32,29 @@ pub enum Op {
     /// Removes a session with its transcript, turns, uploads and events; blobs no
     /// longer referenced by any session are deleted after the commit.
     DeleteSession(SessionId),
+    /// Retention: as [`Op::DeleteSession`], but only while no process holds a seq
+    /// reservation for the session (it is neither live nor being loaded).
+    PruneSession(SessionId),
     /// Appends an event (already serialised) to a session's history and trims it to `keep`.
     AppendEvent {
         session_id: SessionId,
         seq: u64,
         body: String,
         keep: u64,
+    },
+    /// Raises the session's reserved seq high-water mark to `upto`. With `strict`, a
+    /// missing session fails the write (loading a session that was just pruned).
+    ReserveSeq {
+        session_id: SessionId,
+        upto: u64,
+        strict: bool,
+    },
+    /// Gives back an unloaded session's unused reservation: sets it to `last` (the
+    /// final seq of the closed hub) if it is still `held` (nobody reserved since).
+    ReleaseSeq {
+        session_id: SessionId,
+        last: u64,
+        held: u64,
     },
 }
 
@@ -111,46 +133,30 @@ fn apply_batch(
     Ok(())
 }
 
-fn apply(
+pub(super) fn apply(
     tx: &Transaction<'_>,
     op: &Op,
     orphan_candidates: &mut Vec<String>,
 ) -> Result<(), rusqlite::Error> {
     match op {
-        Op::UpsertSession(s) => {
-            let overrides = serde_json::to_string(&s.overrides).unwrap_or_else(|_| "{}".into());
+        Op::InsertSession(s) => {
             tx.prepare_cached(
                 "INSERT INTO sessions (id, agent, mode, title, cwd, owner, status, overrides, ttl_secs,
                     created_at, updated_at, last_active_at, message_count, round_count,
                     input_tokens, output_tokens, last_seq)
-                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)
-                 ON CONFLICT(id) DO UPDATE SET agent=excluded.agent, mode=excluded.mode,
-                    title=excluded.title, cwd=excluded.cwd, owner=excluded.owner,
-                    status=excluded.status, overrides=excluded.overrides, ttl_secs=excluded.ttl_secs,
-                    updated_at=excluded.updated_at, last_active_at=excluded.last_active_at,
-                    message_count=excluded.message_count, round_count=excluded.round_count,
-                    input_tokens=excluded.input_tokens, output_tokens=excluded.output_tokens,
-                    last_seq=MAX(sessions.last_seq, excluded.last_seq)",
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)",
             )?
-            .execute(params![
-                s.id.as_str(),
-                s.agent,
-                s.mode.as_str(),
-                s.title,
-                s.cwd,
-                s.owner.as_ref().map(|o| o.as_str()),
-                s.status.as_str(),
-                overrides,
-                s.ttl_secs.map(|t| t as i64),
-                s.created_at,
-                s.updated_at,
-                s.last_active_at,
-                s.message_count as i64,
-                s.round_count as i64,
-                s.usage.input_tokens as i64,
-                s.usage.output_tokens as i64,
-                s.last_seq as i64,
-            ])?;
+            .execute(rusqlite::params_from_iter(session_params(s)))?;
+        }
+        Op::UpdateSession(s) => {
+            tx.prepare_cached(
+                "UPDATE sessions SET agent=?2, mode=?3, title=?4, cwd=?5, owner=?6, status=?7,
+                    overrides=?8, ttl_secs=?9, created_at=?10, updated_at=?11, last_active_at=?12,
+                    message_count=?13, round_count=?14, input_tokens=?15, output_tokens=?16,
+                    last_seq=MAX(last_seq, ?17)
+                 WHERE id=?1",
+            )?
+            .execute(rusqlite::params_from_iter(session_params(s)))?;
         }
         Op::InsertMessage(m) => {
             tx.prepare_cached(
@@ -178,6 +184,13 @@ fn apply(
                 t.prompt,
                 t.started_at
             ])?;
+        }
+        Op::SetTurnGeneration {
+            turn_id,
+            generation,
+        } => {
+            tx.prepare_cached("UPDATE turns SET generation = ?2 WHERE turn_id = ?1")?
+                .execute(params![turn_id.as_str(), *generation as i64])?;
         }
         Op::FinishTurn { turn_id, verdict } => {
             tx.prepare_cached(
@@ -208,6 +221,17 @@ fn apply(
                 u.created_at
             ])?;
         }
+        Op::PruneSession(id) => {
+            let free: Option<i64> = tx
+                .prepare_cached(
+                    "SELECT 1 FROM sessions WHERE id = ?1 AND seq_reserved <= last_seq",
+                )?
+                .query_row([id.as_str()], |r| r.get(0))
+                .optional()?;
+            if free.is_some() {
+                apply(tx, &Op::DeleteSession(id.clone()), orphan_candidates)?;
+            }
+        }
         Op::DeleteSession(id) => {
             let id = id.as_str();
             let mut hashes = tx.prepare_cached("SELECT hash FROM uploads WHERE session_id = ?1")?;
@@ -237,40 +261,53 @@ fn apply(
             tx.prepare_cached("UPDATE sessions SET last_seq = MAX(last_seq, ?2) WHERE id = ?1")?
                 .execute(params![session_id.as_str(), *seq as i64])?;
         }
+        Op::ReserveSeq {
+            session_id,
+            upto,
+            strict,
+        } => {
+            let n = tx
+                .prepare_cached(
+                    "UPDATE sessions SET seq_reserved = MAX(seq_reserved, ?2) WHERE id = ?1",
+                )?
+                .execute(params![session_id.as_str(), *upto as i64])?;
+            if n == 0 && *strict {
+                return Err(rusqlite::Error::QueryReturnedNoRows);
+            }
+        }
+        Op::ReleaseSeq {
+            session_id,
+            last,
+            held,
+        } => {
+            tx.prepare_cached(
+                "UPDATE sessions SET seq_reserved = ?2 WHERE id = ?1 AND seq_reserved = ?3",
+            )?
+            .execute(params![session_id.as_str(), *last as i64, *held as i64])?;
+        }
     }
     Ok(())
 }
 
-/// Turns left open by a process that died are recorded as failed, with usage zero
-/// and the content that was persisted for them (none: content is written at the end).
-pub(super) fn recover_interrupted(conn: &mut Connection) -> Result<Recovery, rusqlite::Error> {
-    let tx = conn.transaction()?;
-    let open: Vec<(String, String)> = {
-        let mut stmt =
-            tx.prepare("SELECT turn_id, session_id FROM turns WHERE ended_at IS NULL")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        rows.collect::<Result<_, _>>()?
-    };
-    let mut recovery = Recovery::default();
-    for (turn_id, session_id) in open {
-        let verdict = TurnVerdict {
-            turn_id: TurnId(turn_id.clone()),
-            stop_reason: StopReason::Failed,
-            cancel_cause: None::<CancelCause>,
-            error: Some(INTERRUPTED_ERROR.to_owned()),
-            usage: Usage::default(),
-            content: String::new(),
-        };
-        apply(
-            &tx,
-            &Op::FinishTurn {
-                turn_id: verdict.turn_id.clone(),
-                verdict: verdict.clone(),
-            },
-            &mut Vec::new(),
-        )?;
-        recovery.interrupted.push((SessionId(session_id), verdict));
-    }
-    tx.commit()?;
-    Ok(recovery)
+fn session_params(s: &SessionRecord) -> Vec<Box<dyn rusqlite::ToSql + '_>> {
+    let overrides = serde_json::to_string(&s.overrides).unwrap_or_else(|_| "{}".into());
+    vec![
+        Box::new(s.id.as_str()),
+        Box::new(s.agent.as_str()),
+        Box::new(s.mode.as_str()),
+        Box::new(s.title.as_deref()),
+        Box::new(s.cwd.as_deref()),
+        Box::new(s.owner.as_ref().map(|o| o.as_str())),
+        Box::new(s.status.as_str()),
+        Box::new(overrides),
+        Box::new(s.ttl_secs.map(|t| t.min(i64::MAX as u64) as i64)),
+        Box::new(s.created_at.as_str()),
+        Box::new(s.updated_at.as_str()),
+        Box::new(s.last_active_at.as_str()),
+        Box::new(s.message_count as i64),
+        Box::new(s.round_count as i64),
+        Box::new(s.usage.input_tokens as i64),
+        Box::new(s.usage.output_tokens as i64),
+        Box::new(s.last_seq as i64),
+    ]
 }

@@ -101,8 +101,18 @@ impl Store {
             round_count: 0,
             usage: Usage::default(),
             last_seq: 0,
+            seq_reserved: super::SEQ_BLOCK,
         };
-        if let Err(e) = self.db.write(vec![Op::UpsertSession(rec.clone())]).await {
+        let reserve = Op::ReserveSeq {
+            session_id: rec.id.clone(),
+            upto: rec.seq_reserved,
+            strict: true,
+        };
+        if let Err(e) = self
+            .db
+            .write(vec![Op::InsertSession(rec.clone()), reserve])
+            .await
+        {
             self.release_live_slot();
             return Err(e.into());
         }
@@ -129,19 +139,34 @@ impl Store {
         if rec.status.is_terminal() {
             return Err(StoreError::Terminated(id.clone(), rec.status));
         }
+        let mut rec = rec;
         let history = self.load_history(&rec).await;
         self.reserve_live_slot()?;
+        if let Err(e) = self.reserve_seqs(&mut rec).await {
+            self.release_live_slot();
+            return Err(e);
+        }
         self.insert_live(rec, history)
     }
 
     async fn load_history(&self, rec: &SessionRecord) -> Vec<EventEnvelope> {
-        let window = self.cfg.event_window as u64;
-        let after = rec.last_seq.saturating_sub(window);
-        match self.db.events_after(&rec.id, after, window as u32).await {
-            Ok(rows) => rows
-                .into_iter()
-                .filter_map(|(_, body)| serde_json::from_str(&body).ok())
-                .collect(),
+        // The newest events by count, not by seq range: seqs skipped after a crash
+        // (see docs/persistence.md) must not push older events out of the window.
+        let window = self.cfg.event_window.min(u32::MAX as usize) as u32;
+        match self.db.recent_events(&rec.id, window).await {
+            // A `session_closed` ends a subscription. The one that ended the latest
+            // residency is replayed (a client that missed it learns its stream ended);
+            // older ones, followed by later events, would cut a replay short and are
+            // left out of the window (they stay in the database).
+            Ok(rows) => {
+                let last = rows.last().map(|(seq, _)| *seq);
+                rows.into_iter()
+                    .filter_map(|(_, body)| serde_json::from_str::<EventEnvelope>(&body).ok())
+                    .filter(|env| {
+                        Some(env.seq) == last || !matches!(env.event, Event::SessionClosed { .. })
+                    })
+                    .collect()
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read event history");
                 Vec::new()
@@ -201,7 +226,7 @@ impl Store {
             let previous = e.rec.owner.clone();
             e.rec.owner = caller.tui.clone();
             e.rec.updated_at = now_rfc3339();
-            let commit = self.db.submit(vec![Op::UpsertSession(e.rec.clone())]);
+            let commit = self.db.submit(vec![Op::UpdateSession(e.rec.clone())]);
             e.hub.publish(Event::OwnerChanged {
                 owner_tui_id: caller.tui.clone(),
                 previous_owner_tui_id: previous.clone(),
@@ -246,7 +271,7 @@ impl Store {
                 self.release_live_slot();
                 let mut rec = e.rec.clone();
                 rec.last_seq = e.hub.last_seq().max(rec.last_seq) + 1;
-                commits.push(self.db.submit(vec![Op::UpsertSession(rec)]));
+                commits.push(self.db.submit(vec![Op::UpdateSession(rec)]));
                 e.hub.close(CloseReason::Evicted);
                 evicted.push(Evicted {
                     session_id: id,
@@ -283,7 +308,7 @@ impl Store {
         }
         rec.status = SessionStatus::Expired;
         rec.updated_at = now_rfc3339();
-        self.db.write(vec![Op::UpsertSession(rec.clone())]).await?;
+        self.db.write(vec![Op::UpdateSession(rec.clone())]).await?;
         Ok(rec)
     }
 
@@ -382,7 +407,7 @@ impl Store {
         }
         rec.status = SessionStatus::Killed;
         rec.updated_at = now_rfc3339();
-        self.db.write(vec![Op::UpsertSession(rec)]).await?;
+        self.db.write(vec![Op::UpdateSession(rec)]).await?;
         Ok((true, turn))
     }
 
@@ -501,9 +526,12 @@ impl Store {
                 Retire::Expire => e.rec.status = SessionStatus::Expired,
                 _ => {}
             }
-            e.rec.updated_at = now_rfc3339();
+            // Stopping the daemon is not a change to the session.
+            if !matches!(how, Retire::Shutdown) {
+                e.rec.updated_at = now_rfc3339();
+            }
             e.rec.last_seq = e.rec.last_seq.max(e.hub.last_seq() + 1);
-            self.db.submit(vec![Op::UpsertSession(e.rec.clone())])
+            self.db.submit(vec![Op::UpdateSession(e.rec.clone())])
         };
         removed.await?;
         if let Some((_, e)) = self

@@ -13,6 +13,7 @@ mod lifecycle;
 pub mod list;
 pub mod overrides;
 pub mod record;
+pub mod retention;
 pub mod stats;
 mod turns;
 
@@ -32,12 +33,15 @@ use cancel::CancelSlot;
 use dashmap::DashMap;
 use record::SessionRecord;
 use sessiond_config::Config;
-use sessiond_protocol::{CancelCause, EventEnvelope, SessionId, TuiId};
+use sessiond_protocol::{CancelCause, Event, EventEnvelope, SessionId, TuiId};
 use stats::Stats;
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+
+/// How many event seqs a live session reserves durably ahead of use.
+pub const SEQ_BLOCK: u64 = 8192;
 
 /// Who is calling: the TUI identity of the connection, if it initialized.
 #[derive(Debug, Clone, Default)]
@@ -97,6 +101,11 @@ impl Store {
             shutting_down: AtomicBool::new(false),
             stats: Stats::default(),
         })
+    }
+
+    /// Continues turn generations after the highest one stored (at start-up).
+    pub fn resume_generation(&self, last: u64) {
+        self.generation.fetch_max(last, Ordering::Relaxed);
     }
 
     /// The next turn generation (daemon-wide, strictly increasing).
@@ -168,22 +177,69 @@ impl Store {
         }
     }
 
+    /// Makes durable the seq reservation of a stored session about to go live: its
+    /// hub starts after every seq any earlier process may have handed out, and may
+    /// hand out [`SEQ_BLOCK`] more before it must extend the reservation. Fails with
+    /// `NotFound` when the session was deleted (e.g. pruned) meanwhile.
+    pub(crate) async fn reserve_seqs(&self, rec: &mut SessionRecord) -> Result<(), StoreError> {
+        let start = rec.last_seq.max(rec.seq_reserved);
+        let upto = start + SEQ_BLOCK;
+        let op = Op::ReserveSeq {
+            session_id: rec.id.clone(),
+            upto,
+            strict: true,
+        };
+        if let Err(e) = self.db.write(vec![op]).await {
+            return match self.db.get_session(&rec.id).await? {
+                None => Err(StoreError::NotFound(rec.id.clone())),
+                Some(_) => Err(e.into()),
+            };
+        }
+        rec.last_seq = start;
+        rec.seq_reserved = upto;
+        Ok(())
+    }
+
     /// A hub for a session being loaded, primed with its persisted recent events.
+    /// Its sink appends every event to the history without waiting for the commit,
+    /// keeps the durable seq reservation at least half a block ahead (in the same
+    /// transaction as the event), and gives the unused reservation back with the
+    /// final `session_closed`. See docs/persistence.md.
     fn new_hub(&self, rec: &SessionRecord, history: Vec<EventEnvelope>) -> Arc<EventHub> {
         let db = self.db.clone();
         let keep = self.cfg.event_window as u64;
-        let sink: crate::events::EventSink =
-            Box::new(
-                move |env: &EventEnvelope| match serde_json::to_string(env) {
-                    Ok(body) => db.write_detached(vec![Op::AppendEvent {
+        let held = AtomicU64::new(rec.seq_reserved);
+        let sink: crate::events::EventSink = Box::new(move |env: &EventEnvelope| {
+            let body = match serde_json::to_string(env) {
+                Ok(body) => body,
+                Err(e) => return tracing::warn!(error = %e, "cannot serialise event"),
+            };
+            let mut ops = Vec::with_capacity(2);
+            if env.seq + SEQ_BLOCK / 2 > held.load(Ordering::Acquire) {
+                let upto = env.seq + SEQ_BLOCK;
+                if held.fetch_max(upto, Ordering::AcqRel) < upto {
+                    ops.push(Op::ReserveSeq {
                         session_id: env.session_id.clone(),
-                        seq: env.seq,
-                        body,
-                        keep,
-                    }]),
-                    Err(e) => tracing::warn!(error = %e, "cannot serialise event"),
-                },
-            );
+                        upto,
+                        strict: false,
+                    });
+                }
+            }
+            ops.push(Op::AppendEvent {
+                session_id: env.session_id.clone(),
+                seq: env.seq,
+                body,
+                keep,
+            });
+            if matches!(env.event, Event::SessionClosed { .. }) {
+                ops.push(Op::ReleaseSeq {
+                    session_id: env.session_id.clone(),
+                    last: env.seq,
+                    held: held.load(Ordering::Acquire),
+                });
+            }
+            db.write_detached(ops);
+        });
         Arc::new(EventHub::new(
             rec.id.clone(),
             rec.last_seq,

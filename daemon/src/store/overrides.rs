@@ -109,7 +109,7 @@ impl Store {
             let merged = merge(&e.rec.overrides, patch, &self.agents)?;
             e.rec.overrides = merged.clone();
             e.rec.updated_at = now_rfc3339();
-            let commit = self.db.submit(vec![Op::UpsertSession(e.rec.clone())]);
+            let commit = self.db.submit(vec![Op::UpdateSession(e.rec.clone())]);
             e.hub.publish(Event::OverridesChanged {
                 overrides: merged.clone(),
             });

@@ -23,6 +23,9 @@ pub struct SessionRecord {
     pub usage: Usage,
     /// The last event `seq` handed out (0: none yet).
     pub last_seq: u64,
+    /// Seqs up to this one may have been handed out by a process holding the session
+    /// live (a reservation made durable ahead of use); read-only for updates.
+    pub seq_reserved: u64,
 }
 
 /// A transcript message as stored.

@@ -119,7 +119,7 @@ impl Store {
                 prompt: req.text.clone(),
                 started_at: now,
             }),
-            Op::UpsertSession(e.rec.clone()),
+            Op::UpdateSession(e.rec.clone()),
         ]);
         let spawn = if *e.busy.borrow() {
             None

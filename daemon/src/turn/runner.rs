@@ -103,7 +103,11 @@ fn start_next(store: &Arc<Store>, id: &SessionId, incarnation: u64) -> Option<St
             turn_id: Some(queued.turn_id.0.clone()),
             created_at: now,
         }),
-        Op::UpsertSession(e.rec.clone()),
+        Op::SetTurnGeneration {
+            turn_id: queued.turn_id.clone(),
+            generation,
+        },
+        Op::UpdateSession(e.rec.clone()),
     ]);
     let emitter = Emitter::new(
         store.clone(),
@@ -278,7 +282,7 @@ async fn finish(
                 e.rec.usage.add(verdict.usage);
                 e.rec.updated_at = now.clone();
                 e.rec.last_active_at = now;
-                ops.push(Op::UpsertSession(e.rec.clone()));
+                ops.push(Op::UpdateSession(e.rec.clone()));
                 hub = Some(e.hub.clone());
                 store.db.submit(ops)
             }

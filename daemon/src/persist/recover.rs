@@ -1,0 +1,114 @@
+//! Start-up recovery after a process that died (kill -9, crash, power loss), in one
+//! transaction before anything is served:
+//!
+//! 1. Seqs a session had reserved but whose events never reached the disk are
+//!    skipped for good: a stored `resync` marker takes the last reserved seq, so the
+//!    next event continues after every seq the dead process may have handed out.
+//! 2. Turns left open (running or queued) are recorded `failed` with an error saying
+//!    the daemon stopped, and their `turn_complete` is appended to the session's
+//!    event history so a subscriber replaying from 0 sees that verdict.
+
+use super::write::apply;
+use super::{Op, Recovery};
+use crate::util::now_rfc3339;
+use rusqlite::{params, Connection, Transaction};
+use sessiond_protocol::{Event, EventEnvelope, SessionId, StopReason, TurnId, TurnVerdict, Usage};
+
+/// The error recorded for a turn that was running when the daemon stopped.
+pub const INTERRUPTED_ERROR: &str = "the daemon stopped while this turn was running";
+
+pub(super) fn recover(conn: &mut Connection) -> Result<Recovery, rusqlite::Error> {
+    let tx = conn.transaction()?;
+    let mut recovery = Recovery {
+        seq_gaps: close_seq_gaps(&tx)?,
+        ..Recovery::default()
+    };
+    let open: Vec<(String, String)> = {
+        let mut stmt = tx.prepare(
+            "SELECT turn_id, session_id FROM turns WHERE ended_at IS NULL
+             ORDER BY session_id, started_at, turn_id",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    for (turn_id, session_id) in open {
+        let verdict = TurnVerdict {
+            turn_id: TurnId(turn_id),
+            stop_reason: StopReason::Failed,
+            cancel_cause: None,
+            error: Some(INTERRUPTED_ERROR.to_owned()),
+            usage: Usage::default(),
+            content: String::new(),
+        };
+        let session_id = SessionId(session_id);
+        apply(
+            &tx,
+            &Op::FinishTurn {
+                turn_id: verdict.turn_id.clone(),
+                verdict: verdict.clone(),
+            },
+            &mut Vec::new(),
+        )?;
+        let seq: Option<i64> = tx
+            .query_row(
+                "UPDATE sessions SET round_count = round_count + 1, last_seq = last_seq + 1
+                 WHERE id = ?1 RETURNING last_seq",
+                [session_id.as_str()],
+                |r| r.get(0),
+            )
+            .ok();
+        if let Some(seq) = seq {
+            let event = Event::TurnComplete {
+                verdict: verdict.clone(),
+            };
+            store_event(&tx, &session_id, seq.max(0) as u64, event)?;
+        }
+        recovery.interrupted.push((session_id, verdict));
+    }
+    tx.commit()?;
+    Ok(recovery)
+}
+
+/// Sessions whose reservation runs past their last stored event: the events between
+/// may have been delivered and lost. Returns how many sessions were repaired.
+fn close_seq_gaps(tx: &Transaction<'_>) -> Result<usize, rusqlite::Error> {
+    let gaps: Vec<(String, i64)> = {
+        let mut stmt = tx.prepare(
+            "SELECT id, seq_reserved FROM sessions INDEXED BY sessions_seq_outstanding
+             WHERE seq_reserved > last_seq",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    for (id, reserved) in &gaps {
+        let session_id = SessionId(id.clone());
+        let seq = (*reserved).max(1) as u64;
+        store_event(tx, &session_id, seq, Event::Resync { from_seq: seq + 1 })?;
+        tx.execute(
+            "UPDATE sessions SET last_seq = ?2, seq_reserved = ?2 WHERE id = ?1",
+            params![id, seq as i64],
+        )?;
+    }
+    Ok(gaps.len())
+}
+
+fn store_event(
+    tx: &Transaction<'_>,
+    session_id: &SessionId,
+    seq: u64,
+    event: Event,
+) -> Result<(), rusqlite::Error> {
+    let env = EventEnvelope {
+        session_id: session_id.clone(),
+        seq,
+        at: now_rfc3339(),
+        event,
+    };
+    let body = serde_json::to_string(&env)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    tx.execute(
+        "INSERT OR REPLACE INTO events (session_id, seq, body) VALUES (?1, ?2, ?3)",
+        params![session_id.as_str(), seq as i64, body],
+    )?;
+    Ok(())
+}

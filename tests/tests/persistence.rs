@@ -1,0 +1,722 @@
+//! Persistence through the real binary: everything is back after a stop and after
+//! `kill -9`; a `kill -9` loop with writes in flight from several clients loses
+//! nothing acknowledged and half-applies nothing; a turn running at `kill -9` becomes
+//! `failed` and its seqs are never handed out again; a killed session stays killed;
+//! a version 1 database is migrated; retention prunes only what it should.
+
+use sessiond_client::Client;
+use sessiond_protocol::params::{ListParams, NewSessionParams, OverridesPatch};
+use sessiond_protocol::{
+    codes, Event, EventEnvelope, Mode, Overrides, Patch, SessionId, SessionInfo, SessionStatus,
+    StopReason, TurnId,
+};
+use sessiond_tests::{wait_for, Daemon, Dirs};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const SLOW: &str = "[agents.slow]\nkind = \"echo\"\nchunk_chars = 1\nchunk_delay_ms = 2\n";
+
+fn db_path(dirs: &Dirs) -> std::path::PathBuf {
+    dirs.data_dir().join("sessiond.db")
+}
+
+/// What a client can read back about a session; `live`-related fields cleared.
+#[derive(Debug, PartialEq)]
+struct Snapshot {
+    info: SessionInfo,
+    messages: Vec<(u64, String, String)>,
+    uploads: Vec<(String, String, u64)>,
+}
+
+async fn snapshot(c: &Client, id: &SessionId) -> Snapshot {
+    let mut info = c.get_session(id).await.expect("session/get");
+    info.live = false;
+    info.turn = None;
+    info.queued_turns = 0;
+    info.pending_requests = 0;
+    let messages = c
+        .messages(id, None, None)
+        .await
+        .expect("session/messages")
+        .messages
+        .into_iter()
+        .map(|m| (m.index, format!("{:?}", m.role), m.content))
+        .collect();
+    let uploads = c
+        .uploads(id)
+        .await
+        .expect("session/uploads")
+        .uploads
+        .into_iter()
+        .map(|u| (u.ref_id, u.name, u.size_bytes))
+        .collect();
+    Snapshot {
+        info,
+        messages,
+        uploads,
+    }
+}
+
+/// Every event from seq 0 (replayed), up to and including the first matching `until`.
+async fn replay_until(
+    c: &Client,
+    id: &SessionId,
+    what: &str,
+    until: impl Fn(&EventEnvelope) -> bool,
+) -> Vec<EventEnvelope> {
+    let mut events = c.subscribe(id, Some(0)).await.expect("subscribe");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut out = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ev = tokio::time::timeout(left, events.next_event())
+            .await
+            .unwrap_or_else(|_| panic!("timed out waiting for {what}; got {out:?}"))
+            .unwrap_or_else(|| panic!("stream ended before {what}"))
+            .expect("event");
+        let done = until(&ev);
+        out.push(ev);
+        if done {
+            return out;
+        }
+    }
+}
+
+async fn count(c: &Client) -> usize {
+    c.admin_sessions(ListParams::default())
+        .await
+        .unwrap()
+        .sessions
+        .len()
+}
+
+fn is_turn_complete(e: &EventEnvelope, turn: &TurnId) -> bool {
+    matches!(&e.event, Event::TurnComplete { verdict } if &verdict.turn_id == turn)
+}
+
+#[tokio::test]
+async fn everything_is_back_after_a_stop_and_after_kill_9() {
+    let d = Daemon::start().await;
+    let c = d.tui().await;
+    let s = c
+        .new_session(NewSessionParams {
+            title: Some("kept".into()),
+            mode: Some(Mode::Code),
+            cwd: Some("/srv/project".into()),
+            ttl_secs: Some(10 * 365 * 24 * 3600),
+            overrides: Some(Overrides {
+                model: Some("m-1".into()),
+                model_provider: None,
+                temperature: Some(0.5),
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .session;
+    let id = s.session_id.clone();
+    c.configure(
+        &id,
+        OverridesPatch {
+            temperature: Patch::Set(0.25),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let v = c.prompt_wait(&id, "remember this").await.unwrap();
+    assert_eq!(v.stop_reason, StopReason::EndTurn);
+    let up = c
+        .upload_bytes(&id, "notes.txt", Some("text/plain".into()), b"persist me")
+        .await
+        .unwrap();
+    let before = snapshot(&c, &id).await;
+    assert_eq!(before.info.owner_tui_id, s.owner_tui_id);
+    assert_eq!(before.messages.len(), 2);
+    let history = replay_until(&c, &id, "upload_added", |e| {
+        matches!(e.event, Event::UploadAdded { .. })
+    })
+    .await;
+    let seqs: Vec<u64> = history.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
+    drop(c);
+
+    // Graceful stop: the same session, the same everything, the same event history,
+    // and the next event continues right after the last one.
+    let d = d.restart().await;
+    let c = d.client().await;
+    assert_eq!(snapshot(&c, &id).await, before);
+    let listed = c.admin_sessions(ListParams::default()).await.unwrap();
+    assert_eq!(listed.sessions.len(), 1);
+    assert!(!listed.sessions[0].live, "sessions load lazily");
+    let replayed = replay_until(&c, &id, "upload_added", |e| {
+        matches!(e.event, Event::UploadAdded { .. })
+    })
+    .await;
+    assert_eq!(replayed, history);
+    assert_eq!(
+        std::fs::read(&up.workspace_path).unwrap(),
+        b"persist me",
+        "the upload's bytes are on disk"
+    );
+    let closed_seq = history.last().unwrap().seq + 1; // session_closed at the stop
+    let mut events = c.subscribe(&id, Some(closed_seq)).await.unwrap();
+    let anon = c.prompt_wait(&id, "after the stop").await;
+    assert_eq!(
+        anon.unwrap_err().code(),
+        Some(codes::SESSION_NOT_OWNED),
+        "ownership survived"
+    );
+    let tui_again = d.tui().await;
+    tui_again.load_session(&id, true, true).await.unwrap();
+    let ev = tokio::time::timeout(Duration::from_secs(20), events.next_event())
+        .await
+        .expect("an event")
+        .unwrap()
+        .unwrap();
+    assert_eq!(ev.seq, closed_seq + 1, "seq continues after the last one");
+    let before = snapshot(&tui_again, &id).await;
+    drop((c, tui_again, events));
+
+    // kill -9 while the session is live: everything acknowledged is back.
+    let d = d.crash_and_restart().await;
+    let c = d.client().await;
+    let after = snapshot(&c, &id).await;
+    assert_eq!(after, before);
+    // The session was live at the crash: the seqs it had reserved are skipped and
+    // marked; everything before is intact.
+    let replayed = replay_until(&c, &id, "the resync marker", |e| {
+        matches!(e.event, Event::Resync { .. })
+    })
+    .await;
+    assert!(replayed.windows(2).all(|w| w[0].seq < w[1].seq));
+    assert_eq!(&replayed[..history.len()], &history[..]);
+    assert!(replayed.last().unwrap().seq >= ev.seq);
+}
+
+/// What each writer had acknowledged, and what it had in flight when the daemon died.
+#[derive(Default, Debug)]
+struct Acked {
+    /// session -> title
+    sessions: BTreeMap<SessionId, String>,
+    /// session -> temperature acknowledged by `session/configure`
+    configured: BTreeMap<SessionId, f64>,
+    /// session -> temperature sent but not acknowledged
+    configuring: BTreeMap<SessionId, f64>,
+    /// session -> (ref_id, bytes)
+    uploads: Vec<(SessionId, String, Vec<u8>)>,
+    turns: Vec<(SessionId, TurnId)>,
+}
+
+/// One writer: create, configure, upload, prompt, over and over, until an error.
+async fn writer(
+    c: Client,
+    who: usize,
+    round: usize,
+    acked: Arc<Mutex<Acked>>,
+    ops: Arc<AtomicUsize>,
+) {
+    for k in 0..10_000usize {
+        let title = format!("w{who}-r{round}-{k}");
+        let Ok(r) = c
+            .new_session(NewSessionParams {
+                title: Some(title.clone()),
+                ..Default::default()
+            })
+            .await
+        else {
+            return;
+        };
+        let id = r.session.session_id;
+        acked.lock().unwrap().sessions.insert(id.clone(), title);
+        ops.fetch_add(1, Ordering::SeqCst);
+        let t = (who * 1000 + k % 1000) as f64 / 1000.0;
+        acked.lock().unwrap().configuring.insert(id.clone(), t);
+        let patch = OverridesPatch {
+            temperature: Patch::Set(t),
+            ..Default::default()
+        };
+        if c.configure(&id, patch).await.is_err() {
+            return;
+        }
+        acked.lock().unwrap().configured.insert(id.clone(), t);
+        ops.fetch_add(1, Ordering::SeqCst);
+        let bytes = format!("writer {who} round {round} op {k}").into_bytes();
+        let Ok(u) = c.upload_bytes(&id, "w.txt", None, &bytes).await else {
+            return;
+        };
+        acked
+            .lock()
+            .unwrap()
+            .uploads
+            .push((id.clone(), u.ref_id, bytes));
+        ops.fetch_add(1, Ordering::SeqCst);
+        let Ok(a) = c.prompt_text(&id, format!("prompt {k}")).await else {
+            return;
+        };
+        acked.lock().unwrap().turns.push((id.clone(), a.turn_id));
+        ops.fetch_add(1, Ordering::SeqCst);
+        if c.close_session(&id).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn verify_acked(c: &Client, d: &Daemon, acked: &Acked) {
+    for (id, title) in &acked.sessions {
+        let info = c
+            .get_session(id)
+            .await
+            .unwrap_or_else(|e| panic!("acknowledged session {id} lost: {e}"));
+        assert_eq!(info.title.as_deref(), Some(title.as_str()));
+        let t = info.overrides.temperature;
+        match acked.configured.get(id) {
+            Some(v) => assert_eq!(t, Some(*v), "acknowledged configure of {id} lost"),
+            None => assert!(
+                t.is_none() || t == acked.configuring.get(id).copied(),
+                "configure of {id} half-applied: {t:?}"
+            ),
+        }
+        // Transcript and counters are written together, never one without the other.
+        let m = c.messages(id, None, None).await.unwrap();
+        assert_eq!(m.messages.len() as u64, m.total, "messages of {id}");
+        assert_eq!(m.total, info.message_count);
+        for (i, msg) in m.messages.iter().enumerate() {
+            assert_eq!(msg.index, i as u64);
+        }
+    }
+    for (id, ref_id, bytes) in &acked.uploads {
+        let index = c.uploads(id).await.unwrap().uploads;
+        let u = index
+            .iter()
+            .find(|u| &u.ref_id == ref_id)
+            .unwrap_or_else(|| panic!("acknowledged upload {ref_id} of {id} lost"));
+        assert_eq!(&std::fs::read(&u.workspace_path).unwrap(), bytes);
+    }
+    // Every indexed upload of any session has its file (no index without bytes).
+    let all = c
+        .admin_sessions(ListParams {
+            limit: Some(1000),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    for s in &all.sessions {
+        for u in c.uploads(&s.session_id).await.unwrap().uploads {
+            assert!(
+                std::path::Path::new(&u.workspace_path).exists(),
+                "{}",
+                d.log()
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn kill_9_loop_with_writes_in_flight_loses_nothing_acknowledged() {
+    let mut d = Daemon::start_with("max_live_sessions = 10000\n").await;
+    let acked = Arc::new(Mutex::new(Acked::default()));
+    const WRITERS: usize = 4;
+    for round in 0..4 {
+        let ops = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for who in 0..WRITERS {
+            let c = d.client().await;
+            tasks.push(tokio::spawn(writer(
+                c,
+                who,
+                round,
+                acked.clone(),
+                ops.clone(),
+            )));
+        }
+        // Kill at a different point of the write stream each round.
+        let target = 8 + round * 13;
+        wait_for("writes to be acknowledged", || {
+            let n = ops.load(Ordering::SeqCst);
+            async move { (n >= target).then_some(()) }
+        })
+        .await;
+        d.kill9();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let dirs = std::mem::take(&mut d.dirs);
+        drop(d);
+        d = Daemon::start_in(dirs).await.expect("restart after kill -9");
+        let c = d.client().await;
+        let snapshot = std::mem::take(&mut *acked.lock().unwrap());
+        verify_acked(&c, &d, &snapshot).await;
+        *acked.lock().unwrap() = snapshot;
+    }
+    // The audit trail: every acknowledged prompt has its turn, and none is left open.
+    let turns = acked.lock().unwrap().turns.clone();
+    assert!(!turns.is_empty());
+    let st = d.sigterm();
+    assert!(st.success());
+    let db = rusqlite::Connection::open(db_path(&d.dirs)).unwrap();
+    let ok: String = db
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok");
+    for (id, turn) in turns {
+        let (sid, ended): (String, Option<String>) = db
+            .query_row(
+                "SELECT session_id, ended_at FROM turns WHERE turn_id = ?1",
+                [turn.as_str()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap_or_else(|e| panic!("acknowledged turn {turn} lost: {e}"));
+        assert_eq!(sid, id.as_str());
+        assert!(ended.is_some(), "turn {turn} left open");
+    }
+}
+
+#[tokio::test]
+async fn a_turn_running_at_kill_9_becomes_failed_and_its_seqs_are_not_reused() {
+    let d = Daemon::start_with(SLOW).await;
+    let c = d.tui().await;
+    let id = c
+        .new_session(NewSessionParams {
+            agent: Some("slow".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .session
+        .session_id;
+    let mut events = c.subscribe(&id, None).await.unwrap();
+    let accepted = c.prompt_text(&id, "y".repeat(20_000)).await.unwrap();
+    let mut seen = 0;
+    let mut chunks = 0;
+    while chunks < 100 {
+        let ev = events.next_event().await.expect("event").unwrap();
+        seen = ev.seq;
+        if matches!(ev.event, Event::AgentMessageChunk { .. }) {
+            chunks += 1;
+        }
+    }
+    drop((c, events));
+    let d = d.crash_and_restart().await;
+    let c = d.client().await;
+    let info = c.get_session(&id).await.unwrap();
+    assert!(info.turn.is_none());
+    assert_eq!(info.round_count, 1);
+    let replay = replay_until(&c, &id, "the interrupted turn's verdict", |e| {
+        is_turn_complete(e, &accepted.turn_id)
+    })
+    .await;
+    let last = replay.last().unwrap();
+    let Event::TurnComplete { verdict } = &last.event else {
+        unreachable!()
+    };
+    assert_eq!(verdict.stop_reason, StopReason::Failed);
+    assert!(
+        verdict
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("daemon stopped"),
+        "{verdict:?}"
+    );
+    assert!(
+        last.seq > seen,
+        "seq {} handed out again (the client had seen {seen})",
+        last.seq
+    );
+    // The seqs that may have been lost are marked, so a resuming client reloads.
+    let marker = replay
+        .iter()
+        .find(|e| matches!(e.event, Event::Resync { .. }))
+        .expect("a resync marker where events may be missing");
+    assert!(matches!(marker.event, Event::Resync { from_seq } if from_seq == marker.seq + 1));
+    assert!(marker.seq >= seen && marker.seq < last.seq);
+    assert!(replay.windows(2).all(|w| w[0].seq < w[1].seq));
+    // A client that resumes after what it saw gets the verdict, nothing reused.
+    let mut resumed = c.subscribe(&id, Some(seen)).await.unwrap();
+    let first = resumed.next_event().await.unwrap().unwrap();
+    assert!(first.seq > seen);
+    // The transcript has the user message and nothing half-written.
+    let m = c.messages(&id, None, None).await.unwrap();
+    assert_eq!(m.total, m.messages.len() as u64);
+}
+
+#[tokio::test]
+async fn a_killed_session_stays_killed_after_kill_9_and_after_a_stop() {
+    let d = Daemon::start_with(SLOW).await;
+    let c = d.tui().await;
+    let id = c
+        .new_session(NewSessionParams {
+            agent: Some("slow".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .session
+        .session_id;
+    let mut events = c.subscribe(&id, None).await.unwrap();
+    c.prompt_text(&id, "k".repeat(5_000)).await.unwrap();
+    loop {
+        let ev = events.next_event().await.expect("event").unwrap();
+        if matches!(ev.event, Event::AgentMessageChunk { .. }) {
+            break;
+        }
+    }
+    let admin = d.client().await;
+    assert!(admin.admin_kill(&id).await.unwrap().killed);
+    let me = c.identity().unwrap();
+    drop((c, admin, events));
+    let mut d = d.crash_and_restart().await;
+    for _ in 0..2 {
+        // The owner itself, so that only the killed status can refuse.
+        let c = d.client().await;
+        c.initialize("owner", Some(me.clone())).await.unwrap();
+        let info = c.get_session(&id).await.unwrap();
+        assert_eq!(info.status, SessionStatus::Killed);
+        assert!(!info.live);
+        let err = c.load_session(&id, true, false).await.unwrap_err();
+        assert_eq!(err.code(), Some(codes::SESSION_TERMINATED));
+        let err = c.prompt_text(&id, "again").await.unwrap_err();
+        assert_eq!(err.code(), Some(codes::SESSION_TERMINATED));
+        let err = c.subscribe(&id, None).await.unwrap_err();
+        assert_eq!(err.code(), Some(codes::SESSION_TERMINATED));
+        drop(c);
+        d = d.restart().await;
+    }
+}
+
+#[tokio::test]
+async fn a_version_1_database_is_migrated_and_fully_readable() {
+    const ONE: &str = "ses_aa25052090c6aad3744f791b41aa2928";
+    const KILLED: &str = "ses_7edc55d770f3d53e725f2411b892f63c";
+    const IDLE: &str = "ses_e1e00030e5fd4c1ef314cd87954c7fb6";
+    const HASH: &str = "391ddd428125157f12e40aef64fb2f4952fac82326743e5834e5b32509c06b93";
+    let dirs = Dirs::new();
+    let uploads = dirs.data_dir().join("uploads");
+    std::fs::create_dir_all(&uploads).unwrap();
+    for dir in [dirs.data_dir(), uploads.clone()] {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    std::fs::write(uploads.join(HASH), b"fixture upload\n").unwrap();
+    {
+        let db = rusqlite::Connection::open(db_path(&dirs)).unwrap();
+        db.execute_batch(include_str!("../fixtures/schema_v1.sql"))
+            .unwrap();
+        let v: i64 = db
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, 1);
+    }
+    let d = Daemon::start_in(dirs)
+        .await
+        .expect("starts on a v1 database");
+    let c = d.tui().await;
+    let all = c.admin_sessions(ListParams::default()).await.unwrap();
+    let ids: BTreeSet<&str> = all.sessions.iter().map(|s| s.session_id.as_str()).collect();
+    assert_eq!(ids, BTreeSet::from([ONE, KILLED, IDLE]));
+
+    let one = SessionId(ONE.into());
+    let info = c.get_session(&one).await.unwrap();
+    assert_eq!(info.title.as_deref(), Some("fixture one"));
+    assert_eq!(info.mode, Mode::Code);
+    assert_eq!(info.cwd.as_deref(), Some("/tmp/project"));
+    assert_eq!(info.status, SessionStatus::Active);
+    assert_eq!(info.overrides.model.as_deref(), Some("m-1"));
+    assert_eq!(info.overrides.temperature, Some(0.25));
+    assert_eq!((info.message_count, info.round_count), (4, 2));
+    assert_eq!((info.usage.input_tokens, info.usage.output_tokens), (6, 6));
+    let m = c.messages(&one, None, None).await.unwrap().messages;
+    let texts: Vec<&str> = m.iter().map(|m| m.content.as_str()).collect();
+    assert_eq!(
+        texts,
+        [
+            "hello from version one",
+            "hello from version one",
+            "second prompt",
+            "second prompt"
+        ]
+    );
+    let up = c.uploads(&one).await.unwrap().uploads;
+    assert_eq!(up.len(), 1);
+    assert_eq!(up[0].name, "notes.txt");
+    assert_eq!(
+        std::fs::read(&up[0].workspace_path).unwrap(),
+        b"fixture upload\n"
+    );
+    let killed = SessionId(KILLED.into());
+    assert_eq!(
+        c.get_session(&killed).await.unwrap().status,
+        SessionStatus::Killed
+    );
+    let err = c.prompt_text(&killed, "no").await.unwrap_err();
+    assert_eq!(err.code(), Some(codes::SESSION_TERMINATED));
+
+    // The stored history replays (up to the `session_closed` at seq 11 that ended the
+    // last residency), and new events continue after the stored last seq.
+    let replay = replay_until(&c, &one, "the stored history", |e| e.seq == 10).await;
+    let seqs: Vec<u64> = replay.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=10).collect::<Vec<_>>());
+    c.load_session(&one, true, false).await.unwrap();
+    let v = c.prompt_wait(&one, "after the migration").await.unwrap();
+    assert_eq!(v.stop_reason, StopReason::EndTurn);
+    let mut stream = c.subscribe(&one, Some(11)).await.unwrap();
+    let mut after = Vec::new();
+    loop {
+        let e = tokio::time::timeout(Duration::from_secs(20), stream.next_event())
+            .await
+            .expect("events after the migration")
+            .unwrap()
+            .unwrap();
+        let done = is_turn_complete(&e, &v.turn_id);
+        after.push(e);
+        if done {
+            break;
+        }
+    }
+    let new: Vec<u64> = after.iter().map(|e| e.seq).collect();
+    assert_eq!(new, (12..12 + new.len() as u64).collect::<Vec<_>>());
+    let generation = after
+        .iter()
+        .find_map(|e| match e.event {
+            Event::TurnStarted { generation, .. } => Some(generation),
+            _ => None,
+        })
+        .unwrap();
+    drop(c);
+
+    let mut d = d;
+    assert!(d.sigterm().success());
+    let db = rusqlite::Connection::open(db_path(&d.dirs)).unwrap();
+    let version: i64 = db
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert!(version >= 2, "migrated to {version}");
+    let stored: i64 = db
+        .query_row(
+            "SELECT generation FROM turns WHERE turn_id = ?1",
+            [v.turn_id.as_str()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(stored as u64, generation, "the real generation is stored");
+    let old_turns: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM turns WHERE session_id = ?1",
+            [ONE],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(old_turns, 3);
+}
+
+#[tokio::test]
+async fn retention_by_count_prunes_the_oldest_unloaded_sessions_never_a_live_one() {
+    let d = Daemon::start_with("[retention]\nmax_sessions = 3\n").await;
+    let c = d.client().await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let s = c
+            .new_session(NewSessionParams {
+                title: Some(format!("s{i}")),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .session;
+        ids.push(s.session_id);
+    }
+    // Unload three, oldest first: two of them are over the limit and go.
+    for id in &ids[1..4] {
+        c.close_session(id).await.unwrap();
+    }
+    wait_for("retention to prune down to three", || async {
+        (count(&c).await == 3).then_some(())
+    })
+    .await;
+    for (i, id) in ids.iter().enumerate() {
+        let r = c.get_session(id).await;
+        match i {
+            1 | 2 => assert_eq!(
+                r.unwrap_err().code(),
+                Some(codes::SESSION_NOT_FOUND),
+                "s{i}"
+            ),
+            3 => assert!(!r.unwrap().live, "s3 kept: within the limit"),
+            _ => assert!(r.unwrap().live, "live s{i} kept"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn retention_by_age_prunes_old_unloaded_sessions_and_their_unshared_uploads() {
+    let d = Daemon::start_with("[retention]\nmax_age_days = 30\n").await;
+    let c = d.client().await;
+    let new = |t: &str| NewSessionParams {
+        title: Some(t.into()),
+        ..Default::default()
+    };
+    let old = c.new_session(new("old")).await.unwrap().session.session_id;
+    let recent = c
+        .new_session(new("recent"))
+        .await
+        .unwrap()
+        .session
+        .session_id;
+    let killed = c
+        .new_session(new("killed"))
+        .await
+        .unwrap()
+        .session
+        .session_id;
+    let shared = c
+        .upload_bytes(&old, "s", None, b"shared bytes")
+        .await
+        .unwrap();
+    c.upload_bytes(&recent, "s", None, b"shared bytes")
+        .await
+        .unwrap();
+    let own = c.upload_bytes(&old, "o", None, b"only old").await.unwrap();
+    c.admin_kill(&killed).await.unwrap();
+    drop(c);
+    let mut d = d;
+    assert!(d.sigterm().success());
+    {
+        let db = rusqlite::Connection::open(db_path(&d.dirs)).unwrap();
+        for id in [&old, &killed] {
+            db.execute(
+                "UPDATE sessions SET updated_at = '2020-01-01T00:00:00.000000Z' WHERE id = ?1",
+                [id.as_str()],
+            )
+            .unwrap();
+        }
+    }
+    let dirs = std::mem::take(&mut d.dirs);
+    drop(d);
+    let d = Daemon::start_in(dirs).await.unwrap();
+    let c = d.client().await;
+    wait_for("the start-up pass", || async {
+        (count(&c).await == 1).then_some(())
+    })
+    .await;
+    for id in [&old, &killed] {
+        let err = c.get_session(id).await.unwrap_err();
+        assert_eq!(err.code(), Some(codes::SESSION_NOT_FOUND));
+    }
+    assert_eq!(
+        c.get_session(&recent).await.unwrap().title.as_deref(),
+        Some("recent")
+    );
+    assert_eq!(c.uploads(&recent).await.unwrap().uploads.len(), 1);
+    assert!(
+        std::path::Path::new(&shared.workspace_path).exists(),
+        "a file another session references stays"
+    );
+    wait_for("the unreferenced upload to be removed", || {
+        let gone = !std::path::Path::new(&own.workspace_path).exists();
+        async move { gone.then_some(()) }
+    })
+    .await;
+}
