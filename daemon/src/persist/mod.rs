@@ -4,6 +4,8 @@
 mod read;
 mod recover;
 mod schema;
+#[cfg(test)]
+mod tests;
 mod write;
 
 pub use read::ListQuery;

@@ -1,0 +1,142 @@
+//! The database rules that integration tests cannot time: a prune never removes a
+//! session holding a seq reservation, a strict reservation of a pruned session
+//! fails, a release only gives back what nobody extended, and recovery closes seq
+//! gaps before appending interrupted verdicts.
+
+use super::{Db, Op};
+use crate::store::record::{SessionRecord, TurnRecord};
+use sessiond_protocol::{Event, EventEnvelope, SessionId, SessionStatus, StopReason};
+
+fn record(id: &str) -> SessionRecord {
+    SessionRecord {
+        id: SessionId(id.into()),
+        agent: "echo".into(),
+        mode: Default::default(),
+        title: None,
+        cwd: None,
+        owner: None,
+        status: SessionStatus::Created,
+        overrides: Default::default(),
+        ttl_secs: None,
+        created_at: "2026-01-01T00:00:00.000000Z".into(),
+        updated_at: "2026-01-01T00:00:00.000000Z".into(),
+        last_active_at: "2026-01-01T00:00:00.000000Z".into(),
+        message_count: 0,
+        round_count: 0,
+        usage: Default::default(),
+        last_seq: 0,
+        seq_reserved: 0,
+    }
+}
+
+fn reserve(id: &SessionId, upto: u64, strict: bool) -> Op {
+    Op::ReserveSeq {
+        session_id: id.clone(),
+        upto,
+        strict,
+    }
+}
+
+fn event(id: &SessionId, seq: u64) -> Op {
+    Op::AppendEvent {
+        session_id: id.clone(),
+        seq,
+        body: "{}".into(),
+        keep: 1000,
+    }
+}
+
+#[tokio::test]
+async fn prune_skips_reserved_sessions_and_a_pruned_session_cannot_be_reserved() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = Db::open(dir.path(), dir.path()).unwrap();
+    let s = record("ses_a");
+    let id = s.id.clone();
+    db.write(vec![
+        Op::InsertSession(s),
+        reserve(&id, 100, true),
+        event(&id, 1),
+    ])
+    .await
+    .unwrap();
+    // Live (reservation outstanding): the prune is a no-op.
+    db.write(vec![Op::PruneSession(id.clone())]).await.unwrap();
+    assert!(db.get_session(&id).await.unwrap().is_some());
+    // A release with a stale `held` (someone extended meanwhile) gives nothing back.
+    db.write(vec![reserve(&id, 200, false)]).await.unwrap();
+    db.write(vec![Op::ReleaseSeq {
+        session_id: id.clone(),
+        last: 1,
+        held: 100,
+    }])
+    .await
+    .unwrap();
+    assert_eq!(
+        db.get_session(&id).await.unwrap().unwrap().seq_reserved,
+        200
+    );
+    db.write(vec![Op::ReleaseSeq {
+        session_id: id.clone(),
+        last: 1,
+        held: 200,
+    }])
+    .await
+    .unwrap();
+    let rec = db.get_session(&id).await.unwrap().unwrap();
+    assert_eq!((rec.last_seq, rec.seq_reserved), (1, 1));
+    // Released: pruned, and loading it afterwards fails instead of resurrecting it.
+    db.write(vec![Op::PruneSession(id.clone())]).await.unwrap();
+    assert!(db.get_session(&id).await.unwrap().is_none());
+    assert!(db.write(vec![reserve(&id, 300, true)]).await.is_err());
+    // Updates of a deleted session do not bring it back either.
+    db.write(vec![Op::UpdateSession(record("ses_a"))])
+        .await
+        .unwrap();
+    assert!(db.get_session(&id).await.unwrap().is_none());
+    db.close();
+}
+
+#[tokio::test]
+async fn recovery_skips_reserved_seqs_then_records_interrupted_turns() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = Db::open(dir.path(), dir.path()).unwrap();
+    let id = SessionId("ses_b".into());
+    db.write(vec![
+        Op::InsertSession(record("ses_b")),
+        reserve(&id, 50, true),
+        event(&id, 1),
+        event(&id, 2),
+        Op::StartTurn(TurnRecord {
+            turn_id: "turn_x".into(),
+            session_id: id.clone(),
+            generation: 0,
+            prompt: "p".into(),
+            started_at: "2026-01-01T00:00:01.000000Z".into(),
+        }),
+    ])
+    .await
+    .unwrap();
+    db.close(); // as if the process died here: reservation 50, last stored seq 2
+    let (db, recovery) = Db::open(dir.path(), dir.path()).unwrap();
+    assert_eq!(recovery.seq_gaps, 1);
+    assert_eq!(recovery.interrupted.len(), 1);
+    let rec = db.get_session(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (rec.last_seq, rec.seq_reserved, rec.round_count),
+        (51, 50, 1)
+    );
+    let events = db.recent_events(&id, 10).await.unwrap();
+    let seqs: Vec<u64> = events.iter().map(|(s, _)| *s).collect();
+    assert_eq!(seqs, [1, 2, 50, 51]);
+    let marker: EventEnvelope = serde_json::from_str(&events[2].1).unwrap();
+    assert!(matches!(marker.event, Event::Resync { from_seq: 51 }));
+    let verdict: EventEnvelope = serde_json::from_str(&events[3].1).unwrap();
+    assert!(matches!(
+        verdict.event,
+        Event::TurnComplete { ref verdict } if verdict.stop_reason == StopReason::Failed
+    ));
+    db.close();
+    // A second start finds nothing to repair.
+    let (_db, recovery) = Db::open(dir.path(), dir.path()).unwrap();
+    assert_eq!((recovery.seq_gaps, recovery.interrupted.len()), (0, 0));
+}
