@@ -40,6 +40,38 @@ pub struct RunningTurn {
     pub responses: mpsc::UnboundedSender<RequestResponse>,
 }
 
+/// The `busy` flag of an entry, changed only under the entry's lock. Waiting for it
+/// to clear needs a watch channel, which costs a few hundred bytes; it is created on
+/// the first `subscribe` (only a teardown waits), not for every idle session.
+#[derive(Debug, Default)]
+pub struct Busy {
+    value: bool,
+    watch: Option<watch::Sender<bool>>,
+}
+
+impl Busy {
+    /// The current value.
+    pub fn borrow(&self) -> &bool {
+        &self.value
+    }
+
+    /// Sets the value, waking whoever waits on it; returns the previous value.
+    pub fn send_replace(&mut self, value: bool) -> bool {
+        if let Some(w) = &self.watch {
+            w.send_replace(value);
+        }
+        std::mem::replace(&mut self.value, value)
+    }
+
+    /// A receiver that sees every later change.
+    pub fn subscribe(&mut self) -> watch::Receiver<bool> {
+        let value = self.value;
+        self.watch
+            .get_or_insert_with(|| watch::Sender::new(value))
+            .subscribe()
+    }
+}
+
 /// One live session.
 pub struct Entry {
     pub rec: SessionRecord,
@@ -51,7 +83,7 @@ pub struct Entry {
     pub queue: VecDeque<QueuedTurn>,
     /// True while the session's turn runner task exists (from spawn until after it
     /// published the last `turn_complete`).
-    pub busy: watch::Sender<bool>,
+    pub busy: Busy,
     /// Set when close, kill, delete or shutdown is taking this entry away: no new turn starts.
     pub retiring: bool,
 }
@@ -65,7 +97,7 @@ impl Entry {
             tokens: TokenRegistry::default(),
             turn: None,
             queue: VecDeque::new(),
-            busy: watch::Sender::new(false),
+            busy: Busy::default(),
             retiring: false,
         }
     }
@@ -129,5 +161,33 @@ pub fn info_from_record(
         round_count: rec.round_count,
         usage: rec.usage,
         ttl_secs: rec.ttl_secs,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Busy;
+
+    #[test]
+    fn busy_allocates_no_watch_until_someone_waits() {
+        let mut b = Busy::default();
+        assert!(!b.send_replace(true));
+        assert!(b.send_replace(false));
+        assert!(
+            b.watch.is_none(),
+            "an idle entry must not hold a watch channel"
+        );
+    }
+
+    #[test]
+    fn busy_waiter_sees_the_later_clear() {
+        let mut b = Busy::default();
+        b.send_replace(true);
+        let mut rx = b.subscribe();
+        assert!(*rx.borrow_and_update());
+        b.send_replace(false);
+        assert!(rx.has_changed().unwrap());
+        assert!(!*rx.borrow_and_update());
+        assert!(!*b.borrow());
     }
 }
