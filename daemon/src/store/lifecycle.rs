@@ -479,30 +479,39 @@ impl Store {
                 e.hub.clone(),
             )
         };
-        // Queued turns never started: each still ends with exactly one turn_complete.
-        let mut ops = Vec::new();
-        for q in dropped {
-            let verdict = TurnVerdict {
-                turn_id: q.turn_id.clone(),
-                stop_reason: StopReason::Cancelled,
-                cancel_cause: Some(cause),
-                error: None,
-                usage: Usage::default(),
-                content: String::new(),
-            };
-            ops.push(Op::FinishTurn {
-                turn_id: q.turn_id.clone(),
-                verdict: verdict.clone(),
-            });
+        // Queued turns never started: each still ends with exactly one turn_complete,
+        // published once its verdict is committed.
+        let verdicts: Vec<(TurnVerdict, _)> = dropped
+            .into_iter()
+            .map(|q| {
+                let verdict = TurnVerdict {
+                    turn_id: q.turn_id,
+                    stop_reason: StopReason::Cancelled,
+                    cancel_cause: Some(cause),
+                    error: None,
+                    usage: Usage::default(),
+                    content: String::new(),
+                };
+                (verdict, q.waiters)
+            })
+            .collect();
+        if !verdicts.is_empty() {
+            let ops = verdicts
+                .iter()
+                .map(|(v, _)| Op::FinishTurn {
+                    turn_id: v.turn_id.clone(),
+                    verdict: v.clone(),
+                })
+                .collect();
+            self.db.write(ops).await?;
+        }
+        for (verdict, waiters) in verdicts {
             hub.publish(Event::TurnComplete {
                 verdict: verdict.clone(),
             });
-            for w in q.waiters {
+            for w in waiters {
                 let _ = w.send(verdict.clone());
             }
-        }
-        if !ops.is_empty() {
-            self.db.write(ops).await?;
         }
         // The runner stops after the cancelled turn's verdict is persisted and published.
         let wait = busy.wait_for(|b| !*b);
