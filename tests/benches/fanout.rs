@@ -11,12 +11,9 @@
 //! `BENCH_SCALE=small` runs 10,000 chunks, one round. Full scale: the median of three
 //! rounds, one round for 100 subscribers.
 
-#[path = "../tests/support/raw_ws.rs"]
-mod raw_ws;
-
-use raw_ws::RawWs;
 use sessiond_client::protocol::params::NewSessionParams;
 use sessiond_client::{Event, EventStream};
+use sessiond_tests::raw_ws::RawWs;
 use sessiond_tests::Daemon;
 use std::time::{Duration, Instant};
 

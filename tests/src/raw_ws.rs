@@ -1,86 +1,177 @@
-//! A minimal WebSocket client over the Unix socket that reads only when told to:
-//! what a stalled or slow TUI looks like to the daemon. The SDK cannot play that
-//! part, because jsonrpsee's client reads the socket eagerly in the background.
+//! A minimal WebSocket client written out by hand (RFC 6455 text frames over the
+//! daemon's Unix socket), for tests and benchmarks that need a client the SDK does
+//! not model: one that reads only when told to, or one that subscribes and then
+//! never reads again. jsonrpsee's client, under the SDK, reads the socket eagerly.
 
-use anyhow::{bail, Context};
-use serde_json::Value;
+use serde_json::{json, Value};
+use sessiond_client::EventEnvelope;
+use std::collections::VecDeque;
 use std::path::Path;
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 
-/// One WebSocket connection; frames are read only by [`RawWs::recv`].
+/// How long a raw client waits for one message before failing.
+const WAIT: Duration = Duration::from_secs(30);
+
 pub struct RawWs {
     stream: UnixStream,
+    next_id: u64,
+    /// Notifications read while waiting for a reply.
+    pending: VecDeque<Value>,
+    mask_seed: u32,
 }
 
 impl RawWs {
-    /// Connects and completes the upgrade handshake.
+    /// Connects and runs the upgrade handshake.
     pub async fn connect(socket: &Path) -> anyhow::Result<RawWs> {
         let mut stream = UnixStream::connect(socket).await?;
         let req = "GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n\
-                   Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+                   Connection: Upgrade\r\nSec-WebSocket-Key: c2Vzc2lvbmQtcmF3LXdzIQ==\r\n\
                    Sec-WebSocket-Version: 13\r\n\r\n";
         stream.write_all(req.as_bytes()).await?;
-        // Read the reply head byte by byte so no frame byte is consumed with it.
+        // Read the response head byte by byte, so nothing after it is consumed.
         let mut head = Vec::new();
         while !head.ends_with(b"\r\n\r\n") {
-            let b = stream.read_u8().await.context("upgrade reply")?;
+            let b = tokio::time::timeout(WAIT, stream.read_u8()).await??;
             head.push(b);
-            if head.len() > 16 * 1024 {
-                bail!("upgrade reply too long");
-            }
+            anyhow::ensure!(head.len() < 16 * 1024, "response head too long");
         }
-        let text = String::from_utf8_lossy(&head);
-        if !text.starts_with("HTTP/1.1 101") {
-            bail!("upgrade refused: {text}");
-        }
-        Ok(RawWs { stream })
+        let head = String::from_utf8_lossy(&head);
+        anyhow::ensure!(head.starts_with("HTTP/1.1 101"), "upgrade refused: {head}");
+        Ok(RawWs {
+            stream,
+            next_id: 1,
+            pending: VecDeque::new(),
+            mask_seed: 0x5eed_1234,
+        })
     }
 
-    /// Sends one JSON value as a masked text frame.
-    pub async fn send(&mut self, v: &Value) -> anyhow::Result<()> {
-        let payload = serde_json::to_vec(v)?;
-        let mut frame = vec![0x81u8];
-        let len = payload.len();
-        if len < 126 {
-            frame.push(0x80 | len as u8);
-        } else if len <= u16::MAX as usize {
-            frame.push(0x80 | 126);
-            frame.extend_from_slice(&(len as u16).to_be_bytes());
-        } else {
-            frame.push(0x80 | 127);
-            frame.extend_from_slice(&(len as u64).to_be_bytes());
+    /// Sends one text message (masked, as a client must).
+    pub async fn send_text(&mut self, text: &str) -> anyhow::Result<()> {
+        let payload = text.as_bytes();
+        let mut frame = Vec::with_capacity(payload.len() + 14);
+        frame.push(0x81);
+        match payload.len() {
+            n if n < 126 => frame.push(0x80 | n as u8),
+            n if n <= u16::MAX as usize => {
+                frame.push(0x80 | 126);
+                frame.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                frame.push(0x80 | 127);
+                frame.extend_from_slice(&(n as u64).to_be_bytes());
+            }
         }
-        let mask = [0x5a, 0x17, 0xc3, 0x99];
+        self.mask_seed = self
+            .mask_seed
+            .wrapping_mul(1_664_525)
+            .wrapping_add(1_013_904_223);
+        let mask = self.mask_seed.to_be_bytes();
         frame.extend_from_slice(&mask);
         frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
         self.stream.write_all(&frame).await?;
         Ok(())
     }
 
-    /// Reads the next text message (skipping control frames) as JSON.
-    pub async fn recv(&mut self) -> anyhow::Result<Value> {
+    /// Reads one whole text message (joining fragments, answering pings).
+    pub async fn read_text(&mut self) -> anyhow::Result<String> {
         let mut message = Vec::new();
         loop {
-            let b0 = self.stream.read_u8().await?;
-            let b1 = self.stream.read_u8().await?;
-            let len = match b1 & 0x7f {
-                126 => self.stream.read_u16().await? as u64,
-                127 => self.stream.read_u64().await?,
-                n => n as u64,
+            let mut hdr = [0u8; 2];
+            tokio::time::timeout(WAIT, self.stream.read_exact(&mut hdr)).await??;
+            let fin = hdr[0] & 0x80 != 0;
+            let opcode = hdr[0] & 0x0f;
+            let masked = hdr[1] & 0x80 != 0;
+            let len = match hdr[1] & 0x7f {
+                126 => self.stream.read_u16().await? as usize,
+                127 => self.stream.read_u64().await? as usize,
+                n => n as usize,
             };
-            if b1 & 0x80 != 0 {
-                bail!("server frames must not be masked");
+            let mut mask = [0u8; 4];
+            if masked {
+                self.stream.read_exact(&mut mask).await?;
             }
-            let mut payload = vec![0u8; len as usize];
+            let mut payload = vec![0u8; len];
             self.stream.read_exact(&mut payload).await?;
-            match b0 & 0x0f {
-                0x8 => bail!("connection closed by the daemon"),
-                0x9 | 0xa => continue,
-                _ => message.extend_from_slice(&payload),
+            if masked {
+                for (i, b) in payload.iter_mut().enumerate() {
+                    *b ^= mask[i % 4];
+                }
             }
-            if b0 & 0x80 != 0 {
-                return Ok(serde_json::from_slice(&message)?);
+            match opcode {
+                0x0..=0x2 => {
+                    message.extend_from_slice(&payload);
+                    if fin {
+                        return Ok(String::from_utf8(message)?);
+                    }
+                }
+                0x8 => anyhow::bail!("the daemon closed the websocket"),
+                0x9 => self.pong(&payload).await?,
+                _ => {}
+            }
+        }
+    }
+
+    async fn pong(&mut self, payload: &[u8]) -> anyhow::Result<()> {
+        let mut frame = vec![0x8a, 0x80 | payload.len() as u8, 0, 0, 0, 0];
+        frame.extend_from_slice(payload);
+        self.stream.write_all(&frame).await?;
+        Ok(())
+    }
+
+    /// Reads one JSON message.
+    pub async fn read_json(&mut self) -> anyhow::Result<Value> {
+        Ok(serde_json::from_str(&self.read_text().await?)?)
+    }
+
+    /// One JSON-RPC call: the whole reply (`result` or `error`). Notifications that
+    /// arrive meanwhile are kept for [`RawWs::next_event`].
+    pub async fn call(&mut self, method: &str, params: Value) -> anyhow::Result<Value> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let req = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        self.send_text(&req.to_string()).await?;
+        loop {
+            let msg = self.read_json().await?;
+            if msg.get("id") == Some(&json!(id)) {
+                return Ok(msg);
+            }
+            self.pending.push_back(msg);
+        }
+    }
+
+    /// A call that must succeed: its `result`.
+    pub async fn ok(&mut self, method: &str, params: Value) -> anyhow::Result<Value> {
+        let reply = self.call(method, params).await?;
+        match reply.get("result") {
+            Some(r) => Ok(r.clone()),
+            None => anyhow::bail!("{method} failed: {reply}"),
+        }
+    }
+
+    /// `session/subscribe`; returns the subscription id.
+    pub async fn subscribe(
+        &mut self,
+        session_id: &str,
+        since_seq: Option<u64>,
+    ) -> anyhow::Result<Value> {
+        let mut params = json!({"session_id": session_id});
+        if let Some(s) = since_seq {
+            params["since_seq"] = json!(s);
+        }
+        self.ok("session/subscribe", params).await
+    }
+
+    /// The next `session/update` notification's envelope.
+    pub async fn next_event(&mut self) -> anyhow::Result<EventEnvelope> {
+        loop {
+            let msg = match self.pending.pop_front() {
+                Some(m) => m,
+                None => self.read_json().await?,
+            };
+            if msg.get("method") == Some(&json!("session/update")) {
+                return Ok(serde_json::from_value(msg["params"]["result"].clone())?);
             }
         }
     }

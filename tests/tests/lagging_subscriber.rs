@@ -2,8 +2,8 @@
 //! catches up from the replay window when it reads again, with no gap and no
 //! duplicate, even when the session was closed while it was behind.
 
-use serde_json::{json, Value};
 use sessiond_protocol::params::NewSessionParams;
+use sessiond_protocol::{CloseReason, Event};
 use sessiond_tests::raw_ws::RawWs;
 use sessiond_tests::{Daemon, WAIT};
 
@@ -27,18 +27,7 @@ async fn a_cut_off_subscriber_catches_up_to_session_closed() {
         .session_id;
 
     let mut stalled = RawWs::connect(&d.socket()).await.unwrap();
-    stalled
-        .send(
-            &json!({"jsonrpc": "2.0", "id": 1, "method": "session/subscribe",
-                      "params": {"session_id": id, "since_seq": 0}}),
-        )
-        .await
-        .unwrap();
-    let accepted = tokio::time::timeout(WAIT, stalled.recv())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(!accepted["result"].is_null(), "{accepted}");
+    stalled.subscribe(id.as_str(), Some(0)).await.unwrap();
 
     // The turn runs to its end and the session closes while the subscriber reads nothing.
     let verdict = owner.prompt_wait(&id, "x".repeat(CHUNKS)).await.unwrap();
@@ -48,20 +37,19 @@ async fn a_cut_off_subscriber_catches_up_to_session_closed() {
     let mut seqs = Vec::new();
     let mut chunks = 0;
     let last = loop {
-        let msg: Value = tokio::time::timeout(WAIT, stalled.recv())
+        let env = tokio::time::timeout(WAIT, stalled.next_event())
             .await
             .expect("the subscriber gets every event")
             .unwrap();
-        let env = &msg["params"]["result"];
-        seqs.push(env["seq"].as_u64().expect("seq"));
-        match env["event"]["type"].as_str().unwrap() {
-            "agent_message_chunk" => chunks += 1,
-            "session_closed" => break env.clone(),
-            "resync" => panic!("the window holds every event: {env}"),
+        seqs.push(env.seq);
+        match env.event {
+            Event::AgentMessageChunk { .. } => chunks += 1,
+            Event::SessionClosed { reason } => break reason,
+            Event::Resync { .. } => panic!("the window holds every event: {env:?}"),
             _ => {}
         }
     };
-    assert_eq!(last["event"]["reason"], "closed");
+    assert_eq!(last, CloseReason::Closed);
     assert_eq!(chunks, CHUNKS, "every chunk arrives exactly once");
     let expected: Vec<u64> = (1..=seqs.len() as u64).collect();
     assert_eq!(seqs, expected, "no gap and no duplicate");

@@ -3,22 +3,18 @@
 //! across a reconnect, a stalled subscriber that slows nobody, and the SDK's
 //! `ReconnectingClient` through dropped connections and daemon restarts.
 //!
-//! Clients are the SDK and a hand-written WebSocket client (`support/raw_ws.rs`). A
+//! Clients are the SDK and a hand-written WebSocket client (`sessiond_tests::raw_ws`). A
 //! dropped connection is made with a relay: a Unix socket that forwards to the
 //! daemon's and can cut every connection passing through it.
 
-#[path = "support/raw_ws.rs"]
-mod raw_ws;
-
 use futures::{Stream, StreamExt};
-use raw_ws::RawWs;
 use serde_json::{json, Value};
 use sessiond_client::protocol::params::{ClientInfo, NewSessionParams};
 use sessiond_client::{
     Client, ConnectOptions, Endpoint, Error, EventEnvelope, ReconnectOptions, ReconnectingClient,
-    StreamEnd,
 };
-use sessiond_protocol::{codes, CloseReason, Event, SessionId, StopReason, TurnVerdict};
+use sessiond_protocol::{codes, Event, SessionId, StopReason, TurnVerdict};
+use sessiond_tests::raw_ws::RawWs;
 use sessiond_tests::{wait_for, Daemon, WAIT};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -720,35 +716,26 @@ async fn the_reconnecting_client_goes_on_through_a_crash_and_a_graceful_restart(
     assert!(matches!(&got[0].event, Event::UserMessage { text, .. } if text == "before the crash"));
     assert_eq!(verdict(got.last().unwrap()).content, "after the crash");
 
-    // A graceful stop closes the session: the stream ends there, the client reconnects,
-    // and a new stream from the last seq goes on without a gap.
+    // A graceful stop ends subscriptions without closing the session: the same
+    // stream goes on after the restart, with the next seq and no `resync`.
     let g = rc.generation();
     let _d = d.restart().await;
-    let closed = next(&mut events).await;
-    assert_eq!(closed.seq, got.last().unwrap().seq + 1);
-    assert!(matches!(
-        closed.event,
-        Event::SessionClosed {
-            reason: CloseReason::Closed
-        }
-    ));
-    assert!(events.next_event().await.is_none());
-    assert_eq!(
-        events.end_reason(),
-        Some(StreamEnd::SessionClosed(CloseReason::Closed))
-    );
     wait_for("the reconnect after the restart", || async {
         (rc.generation() > g && rc.is_connected()).then_some(())
     })
     .await;
-    let mut resumed = rc.subscribe(&id, events.last_seq()).await.unwrap();
     rc.client()
         .await
         .unwrap()
         .prompt_wait(&id, "after the restart")
         .await
-        .unwrap();
-    let more = until_complete(&mut resumed, 1).await;
-    assert_eq!(more[0].seq, closed.seq + 1);
+        .expect("still the owner after a graceful restart");
+    let more = until_complete(&mut events, 1).await;
+    assert_eq!(more[0].seq, got.last().unwrap().seq + 1, "{:?}", more[0]);
     assert_consecutive(&more);
+    assert!(more
+        .iter()
+        .all(|e| !matches!(e.event, Event::SessionClosed { .. } | Event::Resync { .. })));
+    assert_eq!(verdict(more.last().unwrap()).content, "after the restart");
+    assert!(events.resumes() >= 2);
 }

@@ -161,8 +161,9 @@ async fn everything_is_back_after_a_stop_and_after_kill_9() {
         b"persist me",
         "the upload's bytes are on disk"
     );
-    let closed_seq = history.last().unwrap().seq + 1; // session_closed at the stop
-    let mut events = c.subscribe(&id, Some(closed_seq)).await.unwrap();
+    // A stop publishes nothing: the next event follows the last one directly.
+    let last_seq = history.last().unwrap().seq;
+    let mut events = c.subscribe(&id, Some(last_seq)).await.unwrap();
     let anon = c.prompt_wait(&id, "after the stop").await;
     assert_eq!(
         anon.unwrap_err().code(),
@@ -176,7 +177,7 @@ async fn everything_is_back_after_a_stop_and_after_kill_9() {
         .expect("an event")
         .unwrap()
         .unwrap();
-    assert_eq!(ev.seq, closed_seq + 1, "seq continues after the last one");
+    assert_eq!(ev.seq, last_seq + 1, "seq continues after the last one");
     let before = snapshot(&tui_again, &id).await;
     drop((c, tui_again, events));
 

@@ -175,6 +175,14 @@ impl EventHub {
         self.lock().subs.retain(|s| s.id != id);
     }
 
+    /// Ends every subscription without an event: the daemon is stopping, and the
+    /// session is not closed (a client resumes it after the restart).
+    pub fn close_quietly(&self) {
+        let mut inner = self.lock();
+        inner.closed = true;
+        inner.subs.clear();
+    }
+
     /// Publishes `session_closed` as the last event and ends every subscription.
     pub fn close(&self, reason: CloseReason) {
         self.publish(Event::SessionClosed { reason });

@@ -67,7 +67,7 @@ async fn prune_skips_reserved_sessions_and_a_pruned_session_cannot_be_reserved()
     db.write(vec![Op::ReleaseSeq {
         session_id: id.clone(),
         last: 1,
-        held: 100,
+        held: Some(100),
     }])
     .await
     .unwrap();
@@ -78,7 +78,7 @@ async fn prune_skips_reserved_sessions_and_a_pruned_session_cannot_be_reserved()
     db.write(vec![Op::ReleaseSeq {
         session_id: id.clone(),
         last: 1,
-        held: 200,
+        held: Some(200),
     }])
     .await
     .unwrap();

@@ -51,10 +51,12 @@ pub enum Op {
     },
     /// Gives back an unloaded session's unused reservation: sets it to `last` (the
     /// final seq of the closed hub) if it is still `held` (nobody reserved since).
+    /// `held: None` releases unconditionally (a graceful stop, when nothing can
+    /// load the session again in this process).
     ReleaseSeq {
         session_id: SessionId,
         last: u64,
-        held: u64,
+        held: Option<u64>,
     },
 }
 
@@ -280,10 +282,16 @@ pub(super) fn apply(
             last,
             held,
         } => {
-            tx.prepare_cached(
-                "UPDATE sessions SET seq_reserved = ?2 WHERE id = ?1 AND seq_reserved = ?3",
-            )?
-            .execute(params![session_id.as_str(), *last as i64, *held as i64])?;
+            match held {
+                Some(held) => tx
+                    .prepare_cached(
+                        "UPDATE sessions SET seq_reserved = ?2 WHERE id = ?1 AND seq_reserved = ?3",
+                    )?
+                    .execute(params![session_id.as_str(), *last as i64, *held as i64])?,
+                None => tx
+                    .prepare_cached("UPDATE sessions SET seq_reserved = ?2 WHERE id = ?1")?
+                    .execute(params![session_id.as_str(), *last as i64])?,
+            };
         }
     }
     Ok(())

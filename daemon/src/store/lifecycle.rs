@@ -539,7 +539,9 @@ impl Store {
             if !matches!(how, Retire::Shutdown) {
                 e.rec.updated_at = now_rfc3339();
             }
-            e.rec.last_seq = e.rec.last_seq.max(e.hub.last_seq() + 1);
+            // Every retirement but a stop ends with one more event, `session_closed`.
+            let closing_event = u64::from(!matches!(how, Retire::Shutdown));
+            e.rec.last_seq = e.rec.last_seq.max(e.hub.last_seq() + closing_event);
             self.db.submit(vec![Op::UpdateSession(e.rec.clone())])
         };
         removed.await?;
@@ -549,7 +551,17 @@ impl Store {
         {
             self.unindex_owner(e.rec.owner.as_ref(), id);
             self.release_live_slot();
-            e.hub.close(how.reason());
+            if matches!(how, Retire::Shutdown) {
+                e.hub.close_quietly();
+                let release = Op::ReleaseSeq {
+                    session_id: id.clone(),
+                    last: e.hub.last_seq(),
+                    held: None,
+                };
+                self.db.write(vec![release]).await?;
+            } else {
+                e.hub.close(how.reason());
+            }
         }
         Ok(cancelled)
     }

@@ -235,7 +235,7 @@ impl Store {
                 ops.push(Op::ReleaseSeq {
                     session_id: env.session_id.clone(),
                     last: env.seq,
-                    held: held.load(Ordering::Acquire),
+                    held: Some(held.load(Ordering::Acquire)),
                 });
             }
             db.write_detached(ops);
