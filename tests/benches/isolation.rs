@@ -1,2 +1,662 @@
-//! Placeholder: the benchmark is being written.
-fn main() {}
+//! Isolation: `session/get` on session B while session A streams a long turn and a
+//! client keeps sending `session/configure` to A, against `session/get` on B with A
+//! idle. Measured in the same run on the real release daemon and on a baseline
+//! server written here whose store is one `tokio::sync::Mutex<HashMap<..>>` for all
+//! sessions (see [`baseline`]). Both serve the protocol's own rpc traits over
+//! jsonrpsee on a Unix socket, each in its own process, and persist to SQLite (WAL,
+//! `synchronous = FULL`) through a writer thread with group commit.
+//!
+//! Run with `make bench`; `BENCH_SCALE=small` for a quick run.
+
+use sessiond_client::{Client, ConnectOptions};
+use sessiond_protocol::params::{NewSessionParams, OverridesPatch};
+use sessiond_protocol::{Patch, SessionId};
+use sessiond_tests::{wait_for, Daemon};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Characters per streamed chunk, and the pause between chunks (both servers).
+const CHUNK_CHARS: usize = 4;
+const CHUNK_DELAY_MS: u64 = 1;
+/// A prompt long enough that one turn outlasts a measuring block (10,000 chunks).
+const PROMPT_CHARS: usize = 40_000;
+const BASE_ENV: &str = "ISOLATION_BASELINE_SERVER";
+
+struct Scale {
+    rounds: usize,
+    gets: usize,
+}
+
+fn scale() -> Scale {
+    match std::env::var("BENCH_SCALE").as_deref() {
+        Ok("small") => Scale {
+            rounds: 2,
+            gets: 500,
+        },
+        _ => Scale {
+            rounds: 10,
+            gets: 3_000,
+        },
+    }
+}
+
+/// One server under test: the two sessions and one connection per load.
+struct Target {
+    name: &'static str,
+    getter: Client,
+    turns: Client,
+    conf: Client,
+    a: SessionId,
+    b: SessionId,
+    idle: Vec<Duration>,
+    busy: Vec<Duration>,
+    configures: Vec<Duration>,
+    busy_time: Duration,
+}
+
+async fn connect(path: &Path) -> Client {
+    let opts = ConnectOptions {
+        call_timeout: Duration::from_secs(120),
+        ..Default::default()
+    };
+    Client::connect_unix(path, opts).await.expect("connect")
+}
+
+impl Target {
+    /// A and the loads on `load`; B and the reads on `read` (the same server, except
+    /// for the control).
+    async fn new(name: &'static str, load: &Path, read: &Path, agent: Option<&str>) -> Target {
+        let getter = connect(read).await;
+        let turns = connect(load).await;
+        let conf = connect(load).await;
+        let p = NewSessionParams {
+            agent: agent.map(str::to_owned),
+            keep_siblings: Some(true),
+            ..Default::default()
+        };
+        let a = turns.new_session(p.clone()).await.expect("new A");
+        let b = getter.new_session(p).await.expect("new B");
+        Target {
+            name,
+            getter,
+            turns,
+            conf,
+            a: a.session.session_id,
+            b: b.session.session_id,
+            idle: Vec::new(),
+            busy: Vec::new(),
+            configures: Vec::new(),
+            busy_time: Duration::ZERO,
+        }
+    }
+
+    async fn gets(&self, n: usize) -> Vec<Duration> {
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            let t = Instant::now();
+            self.getter.get_session(&self.b).await.expect("get B");
+            out.push(t.elapsed());
+        }
+        out
+    }
+
+    async fn idle_block(&mut self, n: usize) {
+        let a = self.turns.get_session(&self.a).await.expect("get A");
+        assert!(a.turn.is_none(), "A is idle");
+        let lat = self.gets(n).await;
+        self.idle.extend(lat);
+    }
+
+    /// Waits until A has a running turn, or none.
+    async fn wait_turn(&self, running: bool) {
+        let (c, a) = (&self.conf, &self.a);
+        wait_for("A's turn state", || async move {
+            let turn = c.get_session(a).await.ok()?.turn;
+            (turn.is_some() == running).then_some(())
+        })
+        .await;
+    }
+
+    /// A streams a turn (restarted if it ends) and takes back-to-back configures
+    /// while B is read `n` times; then the loads stop and A's turn is cancelled.
+    async fn busy_block(&mut self, n: usize) {
+        let text = "abcdefghij".repeat(PROMPT_CHARS / 10);
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let turns = self.turns.clone();
+        let a = self.a.clone();
+        let mut rx = stop_rx.clone();
+        let turn_loop = tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = rx.changed() => break,
+                    r = turns.prompt_wait(&a, text.clone()) => { r.expect("prompt"); }
+                }
+            }
+        });
+        self.wait_turn(true).await;
+        let (conf, a, stop) = (self.conf.clone(), self.a.clone(), stop_rx.clone());
+        let conf_loop = tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut i = 0u64;
+            while !*stop.borrow() {
+                let patch = OverridesPatch {
+                    temperature: Patch::Set(if i % 2 == 0 { 0.25 } else { 0.5 }),
+                    ..Default::default()
+                };
+                let t = Instant::now();
+                conf.configure(&a, patch).await.expect("configure A");
+                lat.push(t.elapsed());
+                i += 1;
+            }
+            lat
+        });
+        let start = Instant::now();
+        let lat = self.gets(n).await;
+        self.busy_time += start.elapsed();
+        let still = self.conf.get_session(&self.a).await.expect("get A");
+        assert!(still.turn.is_some(), "A's turn ran for the whole block");
+        let _ = stop_tx.send(true);
+        turn_loop.await.expect("turn loop");
+        self.configures
+            .extend(conf_loop.await.expect("configure loop"));
+        self.turns.cancel(&self.a).await.expect("cancel A");
+        self.wait_turn(false).await;
+        self.busy.extend(lat);
+    }
+}
+
+struct Lat {
+    p50: Duration,
+    p99: Duration,
+}
+
+fn lat(v: &[Duration]) -> Lat {
+    let mut v = v.to_vec();
+    v.sort();
+    let at = |q: f64| v[((v.len() as f64 - 1.0) * q).round() as usize];
+    Lat {
+        p50: at(0.50),
+        p99: at(0.99),
+    }
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn print(t: &Target) {
+    let (i, b, c) = (lat(&t.idle), lat(&t.busy), lat(&t.configures));
+    println!(
+        "| {:<31} | {:>8.1} | {:>8.1} | {:>8.1} | {:>9.1} | {:>6.2}x | {:>6.2}x | {:>8.0} | {:>7.0} |",
+        t.name,
+        us(i.p50),
+        us(i.p99),
+        us(b.p50),
+        us(b.p99),
+        b.p50.as_secs_f64() / i.p50.as_secs_f64(),
+        b.p99.as_secs_f64() / i.p99.as_secs_f64(),
+        us(c.p50),
+        t.configures.len() as f64 / t.busy_time.as_secs_f64().max(1e-9),
+    );
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    if let Some(path) = std::env::var_os(BASE_ENV) {
+        rt.block_on(baseline::serve(PathBuf::from(path)));
+        return;
+    }
+    let s = scale();
+    rt.block_on(async {
+        let config = format!(
+            "log = \"warn\"\n[agents.slow]\nkind = \"echo\"\nchunk_chars = {CHUNK_CHARS}\nchunk_delay_ms = {CHUNK_DELAY_MS}\n"
+        );
+        let daemon = Daemon::start_with(&config).await;
+        let dir = tempfile::tempdir().unwrap();
+        let base_path = dir.path().join("baseline.sock");
+        let mut base = std::process::Command::new(std::env::current_exe().unwrap())
+            .env(BASE_ENV, &base_path)
+            .spawn()
+            .expect("start the baseline server process");
+        wait_for("baseline socket", || async {
+            tokio::net::UnixStream::connect(&base_path).await.ok().map(|_| ())
+        })
+        .await;
+        let other = Daemon::start_with(&config).await;
+        let (main_sock, other_sock) = (daemon.socket(), other.socket());
+        let mut targets = [
+            Target::new("sessiond", &main_sock, &main_sock, Some("slow")).await,
+            Target::new("baseline (one async mutex)", &base_path, &base_path, None).await,
+            Target::new("control: B in another sessiond", &main_sock, &other_sock, Some("slow")).await,
+        ];
+        // Warm-up, untimed.
+        for t in targets.iter_mut() {
+            t.gets(500).await;
+        }
+
+        // Each round measures both conditions on every target, rotating the order.
+        let n = targets.len();
+        for r in 0..s.rounds {
+            for k in 0..n {
+                let t = &mut targets[(r + k) % n];
+                t.idle_block(s.gets).await;
+                t.busy_block(s.gets).await;
+            }
+        }
+
+        println!(
+            "isolation: session/get on B, A idle vs A streaming ({CHUNK_CHARS} chars every {CHUNK_DELAY_MS} ms) with back-to-back session/configure; {} gets per condition",
+            s.rounds * s.gets
+        );
+        println!(
+            "| {:<31} | {:>8} | {:>8} | {:>8} | {:>9} | {:>7} | {:>7} | {:>8} | {:>7} |",
+            "server", "idle p50", "idle p99", "busy p50", "busy p99", "p50 x", "p99 x", "conf p50", "conf/s"
+        );
+        println!("|{:-<33}|{:-<10}|{:-<10}|{:-<10}|{:-<11}|{:-<9}|{:-<9}|{:-<10}|{:-<9}|", "", "", "", "", "", "", "", "", "");
+        for t in &targets {
+            print(t);
+        }
+        println!("(latencies in µs; p99 x is the target figure: under 1.3x. The control reads B");
+        println!(" from a second daemon process while the same load runs on the first: CPU sharing only.)");
+        let _ = base.kill();
+        let _ = base.wait();
+    });
+}
+
+/// The baseline: the plain way to write this store with one async mutex. Every
+/// handler locks the one map of all sessions and keeps the guard for the whole
+/// operation, including the awaited database commit where the daemon promises
+/// durability before replying (`session/new`, `session/configure`, the start and the
+/// end of a turn), so that the stored order is the order of the changes. A streamed
+/// chunk locks the map, appends to the session, queues the event for the database
+/// without waiting (as the daemon does) and unlocks. `session/get` locks the map and
+/// clones the session's info. Methods the bench does not use are not registered.
+mod baseline {
+    use jsonrpsee::core::RpcResult;
+    use jsonrpsee::types::ErrorObjectOwned;
+    use sessiond_protocol::params::*;
+    use sessiond_protocol::*;
+    use std::collections::HashMap;
+    use std::path::PathBuf;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+    use tokio::sync::{oneshot, watch, Mutex};
+
+    use super::{CHUNK_CHARS, CHUNK_DELAY_MS};
+
+    enum Write {
+        Session(String, String),
+        Event(String, u64, String),
+    }
+
+    struct Job {
+        write: Write,
+        done: Option<oneshot::Sender<()>>,
+    }
+
+    /// SQLite behind one writer thread that commits whatever is queued in one
+    /// transaction (group commit), like the daemon's writer.
+    #[derive(Clone)]
+    struct Db(std::sync::mpsc::Sender<Job>);
+
+    impl Db {
+        fn open(path: PathBuf) -> Db {
+            let conn = rusqlite::Connection::open(path).expect("open db");
+            conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+            conn.pragma_update(None, "synchronous", "FULL").unwrap();
+            conn.execute_batch(
+                "CREATE TABLE sessions (id TEXT PRIMARY KEY, body TEXT NOT NULL);
+                 CREATE TABLE events (session_id TEXT NOT NULL, seq INTEGER NOT NULL,
+                     body TEXT NOT NULL, PRIMARY KEY (session_id, seq)) WITHOUT ROWID;",
+            )
+            .unwrap();
+            let (tx, rx) = std::sync::mpsc::channel::<Job>();
+            std::thread::spawn(move || writer(conn, rx));
+            Db(tx)
+        }
+
+        async fn write(&self, write: Write) {
+            let (tx, rx) = oneshot::channel();
+            let _ = self.0.send(Job {
+                write,
+                done: Some(tx),
+            });
+            let _ = rx.await;
+        }
+
+        fn write_detached(&self, write: Write) {
+            let _ = self.0.send(Job { write, done: None });
+        }
+    }
+
+    fn writer(mut conn: rusqlite::Connection, rx: std::sync::mpsc::Receiver<Job>) {
+        while let Ok(first) = rx.recv() {
+            let mut batch = vec![first];
+            batch.extend(rx.try_iter().take(1023));
+            let tx = conn.transaction().unwrap();
+            for job in &batch {
+                match &job.write {
+                    Write::Session(id, body) => tx
+                        .prepare_cached("INSERT OR REPLACE INTO sessions (id, body) VALUES (?1, ?2)")
+                        .unwrap()
+                        .execute((id, body))
+                        .unwrap(),
+                    Write::Event(id, seq, body) => tx
+                        .prepare_cached("INSERT OR REPLACE INTO events (session_id, seq, body) VALUES (?1, ?2, ?3)")
+                        .unwrap()
+                        .execute((id, *seq as i64, body))
+                        .unwrap(),
+                };
+            }
+            tx.commit().unwrap();
+            for job in batch {
+                if let Some(done) = job.done {
+                    let _ = done.send(());
+                }
+            }
+        }
+    }
+
+    struct Session {
+        info: SessionInfo,
+        seq: u64,
+        cancel: Option<watch::Sender<bool>>,
+    }
+
+    struct Store {
+        sessions: Mutex<HashMap<SessionId, Session>>,
+        db: Db,
+        ids: AtomicU64,
+    }
+
+    fn err(msg: &str) -> ErrorObjectOwned {
+        ErrorObjectOwned::owned(-32000, msg.to_owned(), None::<()>)
+    }
+
+    /// A fixed-width UTC timestamp with microseconds (seconds since the epoch; the
+    /// daemon writes RFC 3339 of the same width with chrono).
+    fn now() -> String {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        format!("{:016}.{:06}Z", t.as_secs(), t.subsec_micros())
+    }
+
+    impl Store {
+        fn row(s: &Session) -> Write {
+            Write::Session(
+                s.info.session_id.0.clone(),
+                serde_json::to_string(&s.info).unwrap(),
+            )
+        }
+
+        /// Appends an event to the session (the caller holds the lock) and queues it.
+        fn publish(&self, s: &mut Session, event: Event) {
+            s.seq += 1;
+            let env = EventEnvelope {
+                session_id: s.info.session_id.clone(),
+                seq: s.seq,
+                at: now(),
+                event,
+            };
+            let body = serde_json::to_string(&env).unwrap();
+            self.db
+                .write_detached(Write::Event(env.session_id.0, env.seq, body));
+        }
+
+        async fn stream(
+            self: Arc<Self>,
+            id: SessionId,
+            turn_id: TurnId,
+            text: String,
+            mut cancel: watch::Receiver<bool>,
+            verdict: oneshot::Sender<TurnVerdict>,
+        ) {
+            let chars: Vec<char> = text.chars().collect();
+            let mut content = String::new();
+            let mut cancelled = false;
+            for (i, piece) in chars.chunks(CHUNK_CHARS).enumerate() {
+                if i > 0 {
+                    tokio::select! {
+                        _ = cancel.changed() => { cancelled = true; break; }
+                        _ = tokio::time::sleep(Duration::from_millis(CHUNK_DELAY_MS)) => {}
+                    }
+                }
+                let piece: String = piece.iter().collect();
+                let mut map = self.sessions.lock().await;
+                let Some(s) = map.get_mut(&id) else { return };
+                content.push_str(&piece);
+                let event = Event::AgentMessageChunk {
+                    turn_id: turn_id.clone(),
+                    text: piece,
+                };
+                self.publish(s, event);
+            }
+            let v = TurnVerdict {
+                turn_id,
+                stop_reason: if cancelled {
+                    StopReason::Cancelled
+                } else {
+                    StopReason::EndTurn
+                },
+                cancel_cause: cancelled.then_some(CancelCause::ClientRpc),
+                error: None,
+                usage: Usage::default(),
+                content,
+            };
+            let mut map = self.sessions.lock().await;
+            let Some(s) = map.get_mut(&id) else { return };
+            s.info.turn = None;
+            s.cancel = None;
+            s.info.message_count += 1;
+            s.info.round_count += 1;
+            s.info.updated_at = now();
+            self.db.write(Self::row(s)).await;
+            self.publish(s, Event::TurnComplete { verdict: v.clone() });
+            drop(map);
+            let _ = verdict.send(v);
+        }
+    }
+
+    impl Store {
+        async fn create(&self, p: NewSessionParams) -> RpcResult<SessionResult> {
+            let n = self.ids.fetch_add(1, Ordering::Relaxed);
+            let t = now();
+            let info = SessionInfo {
+                session_id: SessionId(format!("ses_{n:032x}")),
+                agent: p.agent.unwrap_or_else(|| "echo".into()),
+                mode: p.mode.unwrap_or_default(),
+                title: p.title,
+                cwd: p.cwd,
+                owner_tui_id: None,
+                status: SessionStatus::Created,
+                live: true,
+                turn: None,
+                queued_turns: 0,
+                pending_requests: 0,
+                overrides: p.overrides.unwrap_or_default(),
+                created_at: t.clone(),
+                updated_at: t.clone(),
+                last_active_at: t,
+                message_count: 0,
+                round_count: 0,
+                usage: Usage::default(),
+                ttl_secs: p.ttl_secs,
+            };
+            let s = Session {
+                info: info.clone(),
+                seq: 0,
+                cancel: None,
+            };
+            let mut map = self.sessions.lock().await;
+            self.db.write(Store::row(&s)).await;
+            map.insert(info.session_id.clone(), s);
+            Ok(SessionResult {
+                session: info,
+                evicted: Vec::new(),
+            })
+        }
+
+        async fn get(&self, id: SessionId) -> RpcResult<SessionInfo> {
+            let map = self.sessions.lock().await;
+            map.get(&id)
+                .map(|s| s.info.clone())
+                .ok_or_else(|| err("no such session"))
+        }
+
+        async fn configure(&self, p: ConfigureParams) -> RpcResult<ConfigureResult> {
+            let mut map = self.sessions.lock().await;
+            let s = map
+                .get_mut(&p.session_id)
+                .ok_or_else(|| err("no such session"))?;
+            let (o, patch) = (&mut s.info.overrides, p.overrides);
+            match patch.temperature {
+                Patch::Set(t) if !(0.0..=2.0).contains(&t) => return Err(err("bad temperature")),
+                Patch::Set(t) => o.temperature = Some(t),
+                Patch::Clear => o.temperature = None,
+                Patch::Absent => {}
+            }
+            for (field, p) in [
+                (&mut o.model, patch.model),
+                (&mut o.model_provider, patch.model_provider),
+            ] {
+                match p {
+                    Patch::Set(v) => *field = Some(v),
+                    Patch::Clear => *field = None,
+                    Patch::Absent => {}
+                }
+            }
+            let overrides = o.clone();
+            s.info.updated_at = now();
+            self.db.write(Store::row(s)).await;
+            let event = Event::OverridesChanged {
+                overrides: overrides.clone(),
+            };
+            self.publish(s, event);
+            Ok(ConfigureResult { overrides })
+        }
+
+        async fn prompt(self: Arc<Self>, p: PromptParams) -> RpcResult<PromptResult> {
+            let n = self.ids.fetch_add(1, Ordering::Relaxed);
+            let turn_id = TurnId(format!("turn_{n:032x}"));
+            let (cancel_tx, cancel_rx) = watch::channel(false);
+            let (verdict_tx, verdict_rx) = oneshot::channel();
+            {
+                let mut map = self.sessions.lock().await;
+                let s = map
+                    .get_mut(&p.session_id)
+                    .ok_or_else(|| err("no such session"))?;
+                if s.info.turn.is_some() {
+                    return Err(err("a turn is running"));
+                }
+                let t = now();
+                s.info.turn = Some(TurnInfo {
+                    turn_id: turn_id.clone(),
+                    generation: n,
+                    started_at: t.clone(),
+                    state: TurnState::Running,
+                });
+                s.info.status = SessionStatus::Active;
+                s.info.message_count += 1;
+                s.info.last_active_at = t.clone();
+                s.info.updated_at = t;
+                s.cancel = Some(cancel_tx);
+                self.db.write(Store::row(s)).await;
+                let event = Event::TurnStarted {
+                    turn_id: turn_id.clone(),
+                    generation: n,
+                };
+                self.publish(s, event);
+            }
+            let task =
+                self.clone()
+                    .stream(p.session_id, turn_id.clone(), p.text, cancel_rx, verdict_tx);
+            tokio::spawn(task);
+            if p.wait == Some(true) {
+                let v = verdict_rx.await.map_err(|_| err("turn lost"))?;
+                Ok(PromptResult::Finished(v))
+            } else {
+                Ok(PromptResult::Accepted(PromptAccepted {
+                    turn_id,
+                    queued_behind: 0,
+                }))
+            }
+        }
+
+        async fn cancel(&self, id: SessionId) -> RpcResult<CancelResult> {
+            let map = self.sessions.lock().await;
+            let s = map.get(&id).ok_or_else(|| err("no such session"))?;
+            let turn_id = s.info.turn.as_ref().map(|t| t.turn_id.clone());
+            if let Some(c) = &s.cancel {
+                let _ = c.send(true);
+            }
+            Ok(CancelResult {
+                cancelled: turn_id.is_some(),
+                turn_id,
+            })
+        }
+    }
+
+    /// The five methods the bench calls, with the protocol's param and result types.
+    fn module(store: Store) -> jsonrpsee::RpcModule<Store> {
+        let mut m = jsonrpsee::RpcModule::new(store);
+        m.register_async_method("session/new", |p, s, _| async move {
+            s.create(p.parse()?).await
+        })
+        .unwrap();
+        m.register_async_method("session/get", |p, s, _| async move {
+            s.get(p.parse::<SessionIdParams>()?.session_id).await
+        })
+        .unwrap();
+        m.register_async_method("session/configure", |p, s, _| async move {
+            s.configure(p.parse()?).await
+        })
+        .unwrap();
+        m.register_async_method("session/prompt", |p, s, _| async move {
+            s.prompt(p.parse()?).await
+        })
+        .unwrap();
+        m.register_async_method("session/cancel", |p, s, _| async move {
+            s.cancel(p.parse::<SessionIdParams>()?.session_id).await
+        })
+        .unwrap();
+        m
+    }
+
+    /// Serves the baseline on `path` (WebSocket upgrade over hyper per connection,
+    /// like the daemon and the round-trip bench's bare server) until killed.
+    pub async fn serve(path: PathBuf) {
+        let db = Db::open(path.with_extension("db"));
+        let methods: jsonrpsee::Methods = module(Store {
+            sessions: Mutex::new(HashMap::new()),
+            db,
+            ids: AtomicU64::new(1),
+        })
+        .into();
+        let listener = tokio::net::UnixListener::bind(&path).unwrap();
+        let (stop_handle, _server_handle) = jsonrpsee::server::stop_channel();
+        let builder = jsonrpsee::server::Server::builder().to_service_builder();
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                break;
+            };
+            let svc = builder.clone().build(methods.clone(), stop_handle.clone());
+            let stopped = stop_handle.clone().shutdown();
+            tokio::spawn(async move {
+                let svc = tower::service_fn(move |req| {
+                    let mut svc = svc.clone();
+                    async move {
+                        tower::Service::call(&mut svc, req)
+                            .await
+                            .map_err(|e| anyhow::anyhow!("{e}"))
+                    }
+                });
+                let _ = jsonrpsee::server::serve_with_graceful_shutdown(stream, svc, stopped).await;
+            });
+        }
+    }
+}

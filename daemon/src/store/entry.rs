@@ -50,7 +50,8 @@ pub struct Busy {
 }
 
 impl Busy {
-    /// The current value.
+    /// The current value (named like `watch::Sender::borrow`, which this replaces).
+    #[allow(clippy::should_implement_trait)]
     pub fn borrow(&self) -> &bool {
         &self.value
     }
