@@ -17,7 +17,11 @@ use sessiond_tests::raw_ws::RawWs;
 use sessiond_tests::Daemon;
 use std::time::{Duration, Instant};
 
-const CONFIG: &str = "[agents.fan]\nkind = \"echo\"\nchunk_chars = 1\n";
+/// `subscriber_buffer` above the turn's chunk count: a reader that is slower than
+/// the agent (which has no delay) queues up instead of being cut off, so every
+/// reader receives every chunk and runs compare like for like. The stalled
+/// subscriber's queue is bounded by the same figure.
+const CONFIG: &str = "subscriber_buffer = 131072\n[agents.fan]\nkind = \"echo\"\nchunk_chars = 1\n";
 const SUBSCRIBERS: [usize; 3] = [1, 10, 100];
 
 struct Scale {

@@ -17,9 +17,8 @@ use eventsource_stream::Eventsource;
 use futures::StreamExt;
 use serde_json::{json, Value};
 use sessiond_client::{Client, EventStream};
-use sessiond_protocol::params::NewSessionParams;
 use sessiond_protocol::{CancelCause, Event, SessionId, StopReason, TurnId};
-use sessiond_tests::{Daemon, WAIT};
+use sessiond_tests::{new_session, Daemon, WAIT};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -111,26 +110,8 @@ async fn serve(n: usize) -> Server {
 
 /// Reads one request; returns the content of its last message.
 async fn read_request(sock: &mut TcpStream) -> Option<String> {
-    let mut buf = Vec::new();
-    let mut piece = [0u8; 8192];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        let n = sock.read(&mut piece).await.ok().filter(|&n| n > 0)?;
-        buf.extend_from_slice(&piece[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let length: usize = head.lines().find_map(|l| {
-        let (name, value) = l.split_once(':')?;
-        name.eq_ignore_ascii_case("content-length")
-            .then(|| value.trim().parse().ok())?
-    })?;
-    while buf.len() < head_end + length {
-        let n = sock.read(&mut piece).await.ok().filter(|&n| n > 0)?;
-        buf.extend_from_slice(&piece[..n]);
-    }
-    let body: Value = serde_json::from_slice(&buf[head_end..head_end + length]).ok()?;
+    let (_, body) = sessiond_tests::read_http_request(sock).await?;
+    let body: Value = serde_json::from_slice(&body).ok()?;
     body["messages"]
         .as_array()?
         .last()?
@@ -202,18 +183,6 @@ async fn next(events: &mut EventStream) -> Event {
         Ok(None) => panic!("event stream ended: {:?}", events.end_reason()),
         Err(_) => panic!("timed out waiting for an event"),
     }
-}
-
-async fn new_session(c: &Client, agent: &str) -> SessionId {
-    c.new_session(NewSessionParams {
-        agent: Some(agent.into()),
-        keep_siblings: Some(true),
-        ..Default::default()
-    })
-    .await
-    .expect("session/new")
-    .session
-    .session_id
 }
 
 /// One turn of `n` chunks through sessiond, counted by a subscriber; returns the

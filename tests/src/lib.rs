@@ -338,3 +338,44 @@ pub fn cli(dirs: &Dirs, args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).to_string(),
     )
 }
+
+/// Creates a session of `agent` without evicting siblings; returns its id.
+pub async fn new_session(c: &Client, agent: &str) -> sessiond_protocol::SessionId {
+    c.new_session(sessiond_protocol::params::NewSessionParams {
+        agent: Some(agent.into()),
+        keep_siblings: Some(true),
+        ..Default::default()
+    })
+    .await
+    .expect("session/new")
+    .session
+    .session_id
+}
+
+/// Reads one HTTP/1.1 request with a `Content-Length` body from a stream a test
+/// server accepted; returns its head and its body, or `None` when the peer closed.
+pub async fn read_http_request<S>(sock: &mut S) -> Option<(String, Vec<u8>)>
+where
+    S: tokio::io::AsyncRead + Unpin,
+{
+    let mut buf = Vec::new();
+    let mut piece = [0u8; 8192];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = sock.read(&mut piece).await.ok().filter(|&n| n > 0)?;
+        buf.extend_from_slice(&piece[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let length: usize = head.lines().find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        name.eq_ignore_ascii_case("content-length")
+            .then(|| value.trim().parse().ok())?
+    })?;
+    while buf.len() < head_end + length {
+        let n = sock.read(&mut piece).await.ok().filter(|&n| n > 0)?;
+        buf.extend_from_slice(&piece[..n]);
+    }
+    Some((head, buf[head_end..head_end + length].to_vec()))
+}

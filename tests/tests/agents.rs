@@ -13,7 +13,7 @@ use sessiond_protocol::params::{NewSessionParams, OverridesPatch};
 use sessiond_protocol::{
     codes, CancelCause, Event, Overrides, Patch, SessionId, StopReason, TurnVerdict,
 };
-use sessiond_tests::{http_post, wait_for, Daemon, Dirs, WAIT};
+use sessiond_tests::{http_post, new_session, wait_for, Daemon, Dirs, WAIT};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -82,26 +82,8 @@ impl FakeLlm {
 }
 
 async fn read_request(sock: &mut TcpStream) -> Option<Captured> {
-    let mut buf = Vec::new();
-    let mut piece = [0u8; 4096];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        let n = sock.read(&mut piece).await.ok().filter(|&n| n > 0)?;
-        buf.extend_from_slice(&piece[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let length: usize = head.lines().find_map(|l| {
-        let (name, value) = l.split_once(':')?;
-        name.eq_ignore_ascii_case("content-length")
-            .then(|| value.trim().parse().ok())?
-    })?;
-    while buf.len() < head_end + length {
-        let n = sock.read(&mut piece).await.ok().filter(|&n| n > 0)?;
-        buf.extend_from_slice(&piece[..n]);
-    }
-    let body = serde_json::from_slice(&buf[head_end..head_end + length]).ok()?;
+    let (head, body) = sessiond_tests::read_http_request(sock).await?;
+    let body = serde_json::from_slice(&body).ok()?;
     Some(Captured { head, body })
 }
 
@@ -232,18 +214,6 @@ fn config(llm: &FakeLlm, records: &Records, extra: &str) -> String {
         Value::from(RECORDER),
         Value::from(records.file.to_str().expect("utf-8 path")),
     )
-}
-
-async fn new_session(c: &Client, agent: &str) -> SessionId {
-    c.new_session(NewSessionParams {
-        agent: Some(agent.into()),
-        keep_siblings: Some(true),
-        ..Default::default()
-    })
-    .await
-    .expect("session/new")
-    .session
-    .session_id
 }
 
 /// Prompts and waits (bounded) for the verdict.

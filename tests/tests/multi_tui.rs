@@ -9,13 +9,13 @@
 
 use futures::{Stream, StreamExt};
 use serde_json::{json, Value};
-use sessiond_client::protocol::params::{ClientInfo, NewSessionParams};
+use sessiond_client::protocol::params::ClientInfo;
 use sessiond_client::{
-    Client, ConnectOptions, Endpoint, Error, EventEnvelope, ReconnectOptions, ReconnectingClient,
+    ConnectOptions, Endpoint, Error, EventEnvelope, ReconnectOptions, ReconnectingClient,
 };
 use sessiond_protocol::{codes, Event, SessionId, StopReason, TurnVerdict};
 use sessiond_tests::raw_ws::RawWs;
-use sessiond_tests::{wait_for, Daemon, WAIT};
+use sessiond_tests::{new_session, wait_for, Daemon, WAIT};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -102,18 +102,6 @@ async fn reconnecting(socket: &Path, name: &str) -> ReconnectingClient {
     )
     .await
     .expect("reconnecting client connects")
-}
-
-async fn new_session(c: &Client, agent: &str) -> SessionId {
-    c.new_session(NewSessionParams {
-        agent: Some(agent.into()),
-        keep_siblings: Some(true),
-        ..Default::default()
-    })
-    .await
-    .expect("session/new")
-    .session
-    .session_id
 }
 
 /// The next event of an SDK stream, bounded by [`WAIT`].
