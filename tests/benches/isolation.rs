@@ -2,9 +2,12 @@
 //! client keeps sending `session/configure` to A, against `session/get` on B with A
 //! idle. Measured in the same run on the real release daemon and on a baseline
 //! server written here whose store is one `tokio::sync::Mutex<HashMap<..>>` for all
-//! sessions (see [`baseline`]). Both serve the protocol's own rpc traits over
-//! jsonrpsee on a Unix socket, each in its own process, and persist to SQLite (WAL,
-//! `synchronous = FULL`) through a writer thread with group commit.
+//! sessions (see [`baseline`]; once holding the lock while a commit is awaited, once
+//! releasing it first). All serve the methods with the protocol's param and result
+//! types over jsonrpsee on a Unix socket, each in its own process, and persist to
+//! SQLite (WAL, `synchronous = FULL`) through a writer thread with group commit. A
+//! control reads B from a second daemon while the load runs on the first: what
+//! sharing the machine's CPUs alone costs.
 //!
 //! Run with `make bench`; `BENCH_SCALE=small` for a quick run.
 
@@ -21,6 +24,7 @@ const CHUNK_DELAY_MS: u64 = 1;
 /// A prompt long enough that one turn outlasts a measuring block (10,000 chunks).
 const PROMPT_CHARS: usize = 40_000;
 const BASE_ENV: &str = "ISOLATION_BASELINE_SERVER";
+const HOLD_ENV: &str = "ISOLATION_BASELINE_HOLD";
 
 struct Scale {
     rounds: usize,
@@ -206,7 +210,8 @@ fn main() {
         .build()
         .unwrap();
     if let Some(path) = std::env::var_os(BASE_ENV) {
-        rt.block_on(baseline::serve(PathBuf::from(path)));
+        let hold = std::env::var(HOLD_ENV).as_deref() == Ok("1");
+        rt.block_on(baseline::serve(PathBuf::from(path), hold));
         return;
     }
     let s = scale();
@@ -216,20 +221,26 @@ fn main() {
         );
         let daemon = Daemon::start_with(&config).await;
         let dir = tempfile::tempdir().unwrap();
-        let base_path = dir.path().join("baseline.sock");
-        let mut base = std::process::Command::new(std::env::current_exe().unwrap())
-            .env(BASE_ENV, &base_path)
-            .spawn()
-            .expect("start the baseline server process");
-        wait_for("baseline socket", || async {
-            tokio::net::UnixStream::connect(&base_path).await.ok().map(|_| ())
-        })
-        .await;
+        let mut bases = Vec::new();
+        for hold in ["1", "0"] {
+            let path = dir.path().join(format!("baseline-{hold}.sock"));
+            let child = std::process::Command::new(std::env::current_exe().unwrap())
+                .env(BASE_ENV, &path)
+                .env(HOLD_ENV, hold)
+                .spawn()
+                .expect("start a baseline server process");
+            wait_for("baseline socket", || async {
+                tokio::net::UnixStream::connect(&path).await.ok().map(|_| ())
+            })
+            .await;
+            bases.push((child, path));
+        }
         let other = Daemon::start_with(&config).await;
         let (main_sock, other_sock) = (daemon.socket(), other.socket());
         let mut targets = [
             Target::new("sessiond", &main_sock, &main_sock, Some("slow")).await,
-            Target::new("baseline (one async mutex)", &base_path, &base_path, None).await,
+            Target::new("baseline, lock held over commit", &bases[0].1, &bases[0].1, None).await,
+            Target::new("baseline, lock freed for commit", &bases[1].1, &bases[1].1, None).await,
             Target::new("control: B in another sessiond", &main_sock, &other_sock, Some("slow")).await,
         ];
         // Warm-up, untimed.
@@ -261,17 +272,20 @@ fn main() {
         }
         println!("(latencies in µs; p99 x is the target figure: under 1.3x. The control reads B");
         println!(" from a second daemon process while the same load runs on the first: CPU sharing only.)");
-        let _ = base.kill();
-        let _ = base.wait();
+        for (mut child, _) in bases {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     });
 }
 
-/// The baseline: the plain way to write this store with one async mutex. Every
-/// handler locks the one map of all sessions and keeps the guard for the whole
-/// operation, including the awaited database commit where the daemon promises
+/// The baseline: all sessions in one `HashMap` behind one `tokio::sync::Mutex`.
+/// Every handler locks the map for its whole operation. Where the daemon promises
 /// durability before replying (`session/new`, `session/configure`, the start and the
-/// end of a turn), so that the stored order is the order of the changes. A streamed
-/// chunk locks the map, appends to the session, queues the event for the database
+/// end of a turn) the write is queued under the lock, so the stored order is the
+/// order of the changes, and its commit is awaited: with `hold` (the plain way with
+/// an async mutex) before the guard is dropped, otherwise after. A streamed chunk
+/// locks the map, appends to the session, queues the event for the database
 /// without waiting (as the daemon does) and unlocks. `session/get` locks the map and
 /// clones the session's info. Methods the bench does not use are not registered.
 mod baseline {
@@ -319,13 +333,14 @@ mod baseline {
             Db(tx)
         }
 
-        async fn write(&self, write: Write) {
+        /// Queues a write; the receiver completes once it is committed.
+        fn submit(&self, write: Write) -> oneshot::Receiver<()> {
             let (tx, rx) = oneshot::channel();
             let _ = self.0.send(Job {
                 write,
                 done: Some(tx),
             });
-            let _ = rx.await;
+            rx
         }
 
         fn write_detached(&self, write: Write) {
@@ -371,6 +386,7 @@ mod baseline {
         sessions: Mutex<HashMap<SessionId, Session>>,
         db: Db,
         ids: AtomicU64,
+        hold: bool,
     }
 
     fn err(msg: &str) -> ErrorObjectOwned {
@@ -392,6 +408,18 @@ mod baseline {
                 s.info.session_id.0.clone(),
                 serde_json::to_string(&s.info).unwrap(),
             )
+        }
+
+        /// Waits for a queued write's commit: with `hold`, before letting go of the
+        /// lock (the plain async-mutex way); otherwise after.
+        async fn commit<G>(&self, guard: G, done: oneshot::Receiver<()>) {
+            if self.hold {
+                let _ = done.await;
+                drop(guard);
+            } else {
+                drop(guard);
+                let _ = done.await;
+            }
         }
 
         /// Appends an event to the session (the caller holds the lock) and queues it.
@@ -455,9 +483,9 @@ mod baseline {
             s.info.message_count += 1;
             s.info.round_count += 1;
             s.info.updated_at = now();
-            self.db.write(Self::row(s)).await;
+            let done = self.db.submit(Self::row(s));
             self.publish(s, Event::TurnComplete { verdict: v.clone() });
-            drop(map);
+            self.commit(map, done).await;
             let _ = verdict.send(v);
         }
     }
@@ -493,8 +521,9 @@ mod baseline {
                 cancel: None,
             };
             let mut map = self.sessions.lock().await;
-            self.db.write(Store::row(&s)).await;
+            let done = self.db.submit(Store::row(&s));
             map.insert(info.session_id.clone(), s);
+            self.commit(map, done).await;
             Ok(SessionResult {
                 session: info,
                 evicted: Vec::new(),
@@ -532,11 +561,12 @@ mod baseline {
             }
             let overrides = o.clone();
             s.info.updated_at = now();
-            self.db.write(Store::row(s)).await;
+            let done = self.db.submit(Store::row(s));
             let event = Event::OverridesChanged {
                 overrides: overrides.clone(),
             };
             self.publish(s, event);
+            self.commit(map, done).await;
             Ok(ConfigureResult { overrides })
         }
 
@@ -565,12 +595,13 @@ mod baseline {
                 s.info.last_active_at = t.clone();
                 s.info.updated_at = t;
                 s.cancel = Some(cancel_tx);
-                self.db.write(Store::row(s)).await;
+                let done = self.db.submit(Store::row(s));
                 let event = Event::TurnStarted {
                     turn_id: turn_id.clone(),
                     generation: n,
                 };
                 self.publish(s, event);
+                self.commit(map, done).await;
             }
             let task =
                 self.clone()
@@ -629,12 +660,13 @@ mod baseline {
 
     /// Serves the baseline on `path` (WebSocket upgrade over hyper per connection,
     /// like the daemon and the round-trip bench's bare server) until killed.
-    pub async fn serve(path: PathBuf) {
+    pub async fn serve(path: PathBuf, hold: bool) {
         let db = Db::open(path.with_extension("db"));
         let methods: jsonrpsee::Methods = module(Store {
             sessions: Mutex::new(HashMap::new()),
             db,
             ids: AtomicU64::new(1),
+            hold,
         })
         .into();
         let listener = tokio::net::UnixListener::bind(&path).unwrap();
