@@ -22,9 +22,26 @@ use std::time::Duration;
 #[derive(Default)]
 struct Recorder {
     calls: Mutex<Vec<(String, Value)>>,
+    recorded: tokio::sync::Notify,
 }
 
 impl Recorder {
+    fn record(&self, name: &str, params: Value) {
+        self.calls.lock().unwrap().push((name.to_owned(), params));
+        self.recorded.notify_waiters();
+    }
+
+    /// Waits until a call (or marker) named `name` has been recorded.
+    async fn wait_recorded(&self, name: &str) {
+        loop {
+            let recorded = self.recorded.notified();
+            if self.calls.lock().unwrap().iter().any(|(n, _)| n == name) {
+                return;
+            }
+            recorded.await;
+        }
+    }
+
     fn take(&self) -> Vec<(String, Value)> {
         std::mem::take(&mut *self.calls.lock().unwrap())
     }
@@ -188,7 +205,7 @@ fn module(rec: Arc<Recorder>) -> RpcModule<Arc<Recorder>> {
                 .as_str()
                 .map(|s| serde_json::from_str(s).unwrap())
                 .unwrap_or(Value::Null);
-            rec.calls.lock().unwrap().push((name.to_owned(), p.clone()));
+            rec.record(name, p.clone());
             answer(name, &p).await
         })
         .unwrap();
@@ -199,10 +216,7 @@ fn module(rec: Arc<Recorder>) -> RpcModule<Arc<Recorder>> {
         methods::SESSION_UNSUBSCRIBE,
         |params, pending, rec, _| async move {
             let p: Value = params.parse()?;
-            rec.calls
-                .lock()
-                .unwrap()
-                .push((methods::SESSION_SUBSCRIBE.to_owned(), p.clone()));
+            rec.record(methods::SESSION_SUBSCRIBE, p.clone());
             let sid = p["session_id"].as_str().unwrap_or("").to_owned();
             if sid == "missing" {
                 pending
@@ -224,10 +238,7 @@ fn module(rec: Arc<Recorder>) -> RpcModule<Arc<Recorder>> {
                             break;
                         }
                     }
-                    rec.calls
-                        .lock()
-                        .unwrap()
-                        .push(("lag-done".to_owned(), Value::Null));
+                    rec.record("lag-done", Value::Null);
                     // Stay subscribed: only the client's buffer decides.
                     sink.closed().await;
                 }
@@ -658,20 +669,9 @@ async fn a_lagging_subscription_ends_with_lagged() {
     let c = Client::connect_unix(&m.path, opts).await.unwrap();
     let mut ev = c.subscribe(&sid("lag"), None).await.unwrap();
     // Read nothing until the server has sent everything it will send.
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while !m
-            .rec
-            .calls
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|(n, _)| n == "lag-done")
-        {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .expect("the server never finished sending");
+    tokio::time::timeout(Duration::from_secs(10), m.rec.wait_recorded("lag-done"))
+        .await
+        .expect("the server never finished sending");
     let mut got = vec![];
     let last = loop {
         match tokio::time::timeout(Duration::from_secs(5), ev.next_event())

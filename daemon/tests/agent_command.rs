@@ -2,18 +2,15 @@
 //! requests and responses, failures with stderr, and that cancel and the end of a
 //! turn leave no process behind.
 
+mod support;
+
 use sessiond::agent::command::CommandAgent;
-use sessiond::agent::{Agent, Agents, HistoryMessage, RequestResponse, TurnInput, TurnIo};
-use sessiond::events::{EventHub, Subscription};
-use sessiond::turn::emitter::Emitter;
+use sessiond::agent::{Agents, HistoryMessage, RequestResponse};
 use sessiond_config::AgentConfig;
-use sessiond_protocol::{Event, Overrides, RequestId, RequestKind, Role, SessionId, TurnId};
+use sessiond_protocol::{Event, Overrides, RequestId, RequestKind, Role};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
+use support::{input, run, start};
 
 const LIMIT: Duration = Duration::from_secs(20);
 
@@ -31,88 +28,6 @@ fn config(command: &[&str], grace_ms: u64) -> sessiond_config::CommandAgent {
 
 fn agent(script: &str, grace_ms: u64) -> CommandAgent {
     CommandAgent::new(&config(&[&fixture(script)], grace_ms)).expect("valid config")
-}
-
-fn input(text: &str) -> TurnInput {
-    TurnInput {
-        session_id: SessionId::from("sess-1"),
-        turn_id: TurnId::from("turn-1"),
-        text: text.to_owned(),
-        attachments: vec![],
-        history: vec![],
-        overrides: Overrides::default(),
-        cwd: None,
-    }
-}
-
-/// A turn running in the background, observed through its hub.
-struct Running {
-    sub: Subscription,
-    emit: Emitter,
-    responses: mpsc::UnboundedSender<RequestResponse>,
-    cancel: CancellationToken,
-    handle: JoinHandle<Result<(), String>>,
-    _hub: Arc<EventHub>,
-}
-
-fn start(agent: &dyn Agent, input: TurnInput) -> Running {
-    let hub = Arc::new(EventHub::new(
-        input.session_id.clone(),
-        0,
-        vec![],
-        4096,
-        4096,
-        None,
-    ));
-    let sub = hub.subscribe(None).expect("subscribe");
-    let emit = Emitter::detached(input.turn_id.clone(), hub.clone());
-    let (responses, rx) = mpsc::unbounded_channel();
-    let cancel = CancellationToken::new();
-    let io = TurnIo {
-        emit: emit.clone(),
-        responses: rx,
-        cancel: cancel.clone(),
-    };
-    let handle = tokio::spawn(agent.run(input, io));
-    Running {
-        sub,
-        emit,
-        responses,
-        cancel,
-        handle,
-        _hub: hub,
-    }
-}
-
-impl Running {
-    /// Waits for the next event.
-    async fn next(&mut self) -> Event {
-        let env = tokio::time::timeout(LIMIT, self.sub.rx.recv())
-            .await
-            .expect("an event in time")
-            .expect("hub open");
-        env.event.clone()
-    }
-
-    /// Waits for the turn to end; returns its result and every event not yet read.
-    async fn end(mut self) -> (Result<(), String>, Vec<Event>) {
-        let result = tokio::time::timeout(LIMIT, &mut self.handle)
-            .await
-            .expect("the turn ends in time")
-            .expect("no panic");
-        let mut events = Vec::new();
-        while let Ok(env) = self.sub.rx.try_recv() {
-            events.push(env.event.clone());
-        }
-        (result, events)
-    }
-}
-
-async fn run(agent: &dyn Agent, input: TurnInput) -> (Result<(), String>, Vec<Event>, Emitter) {
-    let r = start(agent, input);
-    let emit = r.emit.clone();
-    let (result, events) = r.end().await;
-    (result, events, emit)
 }
 
 fn chunk_text(e: &Event) -> &str {

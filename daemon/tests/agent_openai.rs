@@ -2,20 +2,19 @@
 //! test: streaming like the real API, the request it sends, HTTP errors, broken
 //! and silent streams, cancel closing the connection, and the API key.
 
+mod support;
+
 use serde_json::{json, Value};
 use sessiond::agent::openai::OpenAiAgent;
-use sessiond::agent::{Agent, Agents, HistoryMessage, TurnInput, TurnIo};
-use sessiond::events::{EventHub, Subscription};
-use sessiond::turn::emitter::Emitter;
+use sessiond::agent::{Agents, HistoryMessage};
 use sessiond_config::AgentConfig;
-use sessiond_protocol::{Event, Overrides, Role, SessionId, TurnId};
-use std::sync::{Arc, Once};
+use sessiond_protocol::{Event, Overrides, Role};
+use std::sync::Once;
 use std::time::Duration;
+use support::{input, run, start};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 const LIMIT: Duration = Duration::from_secs(10);
 const KEY_VAR: &str = "SESSIOND_TEST_OPENAI_KEY";
@@ -173,84 +172,6 @@ fn config(base_url: &str) -> sessiond_config::OpenAiAgent {
 
 fn agent(cfg: &sessiond_config::OpenAiAgent) -> OpenAiAgent {
     OpenAiAgent::new(cfg).expect("valid config")
-}
-
-fn input(text: &str) -> TurnInput {
-    TurnInput {
-        session_id: SessionId::from("sess-1"),
-        turn_id: TurnId::from("turn-1"),
-        text: text.to_owned(),
-        attachments: vec![],
-        history: vec![],
-        overrides: Overrides::default(),
-        cwd: None,
-    }
-}
-
-/// A turn running in the background, observed through its hub.
-struct Running {
-    sub: Subscription,
-    emit: Emitter,
-    cancel: CancellationToken,
-    handle: JoinHandle<Result<(), String>>,
-    _hub: Arc<EventHub>,
-}
-
-fn start(agent: &dyn Agent, input: TurnInput) -> Running {
-    let hub = Arc::new(EventHub::new(
-        input.session_id.clone(),
-        0,
-        vec![],
-        4096,
-        4096,
-        None,
-    ));
-    let sub = hub.subscribe(None).expect("subscribe");
-    let emit = Emitter::detached(input.turn_id.clone(), hub.clone());
-    let (_responses, rx) = mpsc::unbounded_channel();
-    let cancel = CancellationToken::new();
-    let io = TurnIo {
-        emit: emit.clone(),
-        responses: rx,
-        cancel: cancel.clone(),
-    };
-    let handle = tokio::spawn(agent.run(input, io));
-    Running {
-        sub,
-        emit,
-        cancel,
-        handle,
-        _hub: hub,
-    }
-}
-
-impl Running {
-    async fn next(&mut self) -> Event {
-        let env = tokio::time::timeout(LIMIT, self.sub.rx.recv())
-            .await
-            .expect("an event in time")
-            .expect("hub open");
-        env.event.clone()
-    }
-
-    async fn end(mut self) -> (Result<(), String>, Vec<Event>) {
-        let result = tokio::time::timeout(LIMIT, &mut self.handle)
-            .await
-            .expect("the turn ends in time")
-            .expect("no panic");
-        let mut events = Vec::new();
-        while let Ok(env) = self.sub.rx.try_recv() {
-            events.push(env.event.clone());
-        }
-        (result, events)
-    }
-}
-
-async fn run(agent: &dyn Agent, input: TurnInput) -> (Result<(), String>, Vec<Event>, Emitter) {
-    let r = start(agent, input);
-    let emit = r.emit.clone();
-    let (result, events) = r.end().await;
-    (result, events, emit)
 }
 
 async fn captured(server: &mut Server) -> Captured {

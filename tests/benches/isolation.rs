@@ -669,26 +669,7 @@ mod baseline {
             hold,
         })
         .into();
-        let listener = tokio::net::UnixListener::bind(&path).unwrap();
-        let (stop_handle, _server_handle) = jsonrpsee::server::stop_channel();
-        let builder = jsonrpsee::server::Server::builder().to_service_builder();
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                break;
-            };
-            let svc = builder.clone().build(methods.clone(), stop_handle.clone());
-            let stopped = stop_handle.clone().shutdown();
-            tokio::spawn(async move {
-                let svc = tower::service_fn(move |req| {
-                    let mut svc = svc.clone();
-                    async move {
-                        tower::Service::call(&mut svc, req)
-                            .await
-                            .map_err(|e| anyhow::anyhow!("{e}"))
-                    }
-                });
-                let _ = jsonrpsee::server::serve_with_graceful_shutdown(stream, svc, stopped).await;
-            });
-        }
+        let _server = sessiond_tests::serve_bare_unix(&path, methods);
+        std::future::pending::<()>().await;
     }
 }

@@ -77,36 +77,12 @@ async fn concurrent(c: &Client, n: usize) -> Figures {
 /// A bare jsonrpsee server with one trivial method, served per connection on a
 /// Unix socket exactly like the daemon serves (WebSocket upgrade over hyper). It runs
 /// in its own process, like the daemon, so both sides pay the same scheduling costs.
-async fn bare_server(path: &Path) -> jsonrpsee::server::ServerHandle {
+fn bare_server(path: &Path) -> jsonrpsee::server::ServerHandle {
     let mut module = jsonrpsee::RpcModule::new(());
     module
         .register_method("daemon/status", |_, _, _| serde_json::json!({"ok": true}))
         .unwrap();
-    let methods: jsonrpsee::Methods = module.into();
-    let listener = tokio::net::UnixListener::bind(path).unwrap();
-    let (stop_handle, server_handle) = jsonrpsee::server::stop_channel();
-    tokio::spawn(async move {
-        let builder = jsonrpsee::server::Server::builder().to_service_builder();
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                break;
-            };
-            let svc = builder.clone().build(methods.clone(), stop_handle.clone());
-            let stopped = stop_handle.clone().shutdown();
-            tokio::spawn(async move {
-                let svc = tower::service_fn(move |req| {
-                    let mut svc = svc.clone();
-                    async move {
-                        tower::Service::call(&mut svc, req)
-                            .await
-                            .map_err(|e| anyhow::anyhow!("{e}"))
-                    }
-                });
-                let _ = jsonrpsee::server::serve_with_graceful_shutdown(stream, svc, stopped).await;
-            });
-        }
-    });
-    server_handle
+    sessiond_tests::serve_bare_unix(path, module.into())
 }
 
 fn print_row(name: &str, f: &Figures) {
@@ -127,7 +103,7 @@ fn main() {
         .unwrap();
     if let Some(path) = std::env::var_os(BARE_ENV) {
         rt.block_on(async {
-            let handle = bare_server(Path::new(&path)).await;
+            let handle = bare_server(Path::new(&path));
             handle.stopped().await;
         });
         return;

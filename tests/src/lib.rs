@@ -379,3 +379,36 @@ where
     }
     Some((head, buf[head_end..head_end + length].to_vec()))
 }
+
+/// Serves `methods` on a Unix socket at `path` the way the daemon does (hyper, with
+/// the WebSocket upgrade, one tower service per connection) but with nothing of the
+/// daemon around it: the benchmarks' comparison servers. Stops with the handle.
+pub fn serve_bare_unix(
+    path: &Path,
+    methods: jsonrpsee::Methods,
+) -> jsonrpsee::server::ServerHandle {
+    let listener = tokio::net::UnixListener::bind(path).expect("bind the bare server");
+    let (stop_handle, server_handle) = jsonrpsee::server::stop_channel();
+    tokio::spawn(async move {
+        let builder = jsonrpsee::server::Server::builder().to_service_builder();
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                break;
+            };
+            let svc = builder.clone().build(methods.clone(), stop_handle.clone());
+            let stopped = stop_handle.clone().shutdown();
+            tokio::spawn(async move {
+                let svc = tower::service_fn(move |req| {
+                    let mut svc = svc.clone();
+                    async move {
+                        tower::Service::call(&mut svc, req)
+                            .await
+                            .map_err(|e| anyhow::anyhow!("{e}"))
+                    }
+                });
+                let _ = jsonrpsee::server::serve_with_graceful_shutdown(stream, svc, stopped).await;
+            });
+        }
+    });
+    server_handle
+}

@@ -3,7 +3,7 @@
 use sessiond_client::Client;
 use sessiond_protocol::params::{ListParams, NewSessionParams, OverridesPatch};
 use sessiond_protocol::{codes, CloseReason, Event, Mode, Patch, SessionId};
-use sessiond_tests::Daemon;
+use sessiond_tests::{new_session, Daemon};
 
 async fn new(c: &Client, mode: Mode, keep: bool) -> (SessionId, Vec<SessionId>) {
     let r = c
@@ -197,15 +197,7 @@ async fn a_session_with_a_running_turn_is_never_evicted() {
     )
     .await;
     let a = d.tui().await;
-    let busy = a
-        .new_session(NewSessionParams {
-            agent: Some("slow".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .session
-        .session_id;
+    let busy = new_session(&a, "slow").await;
     a.prompt_text(&busy, "x".repeat(500)).await.unwrap();
     let (_, evicted) = new(&a, Mode::Chat, false).await;
     assert!(evicted.is_empty(), "running session evicted: {evicted:?}");

@@ -10,7 +10,7 @@ use sessiond_protocol::{
     codes, Event, EventEnvelope, Mode, Overrides, Patch, SessionId, SessionInfo, SessionStatus,
     StopReason, TurnId,
 };
-use sessiond_tests::{wait_for, Daemon, Dirs};
+use sessiond_tests::{new_session, wait_for, Daemon, Dirs};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -379,15 +379,7 @@ async fn kill_9_loop_with_writes_in_flight_loses_nothing_acknowledged() {
 async fn a_turn_running_at_kill_9_becomes_failed_and_its_seqs_are_not_reused() {
     let d = Daemon::start_with(SLOW).await;
     let c = d.tui().await;
-    let id = c
-        .new_session(NewSessionParams {
-            agent: Some("slow".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .session
-        .session_id;
+    let id = new_session(&c, "slow").await;
     let mut events = c.subscribe(&id, None).await.unwrap();
     let accepted = c.prompt_text(&id, "y".repeat(20_000)).await.unwrap();
     let mut seen = 0;
@@ -448,15 +440,7 @@ async fn a_turn_running_at_kill_9_becomes_failed_and_its_seqs_are_not_reused() {
 async fn a_killed_session_stays_killed_after_kill_9_and_after_a_stop() {
     let d = Daemon::start_with(SLOW).await;
     let c = d.tui().await;
-    let id = c
-        .new_session(NewSessionParams {
-            agent: Some("slow".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .session
-        .session_id;
+    let id = new_session(&c, "slow").await;
     let mut events = c.subscribe(&id, None).await.unwrap();
     c.prompt_text(&id, "k".repeat(5_000)).await.unwrap();
     loop {

@@ -32,12 +32,15 @@ impl Retire {
         }
     }
 
-    fn reason(self) -> CloseReason {
+    /// The `session_closed` reason; `None` for a daemon stop, which does not close
+    /// the session and publishes nothing.
+    fn reason(self) -> Option<CloseReason> {
         match self {
-            Retire::Close | Retire::Shutdown => CloseReason::Closed,
-            Retire::Kill => CloseReason::Killed,
-            Retire::Delete => CloseReason::Deleted,
-            Retire::Expire => CloseReason::Expired,
+            Retire::Close => Some(CloseReason::Closed),
+            Retire::Kill => Some(CloseReason::Killed),
+            Retire::Delete => Some(CloseReason::Deleted),
+            Retire::Expire => Some(CloseReason::Expired),
+            Retire::Shutdown => None,
         }
     }
 }
@@ -540,7 +543,7 @@ impl Store {
                 e.rec.updated_at = now_rfc3339();
             }
             // Every retirement but a stop ends with one more event, `session_closed`.
-            let closing_event = u64::from(!matches!(how, Retire::Shutdown));
+            let closing_event = u64::from(how.reason().is_some());
             e.rec.last_seq = e.rec.last_seq.max(e.hub.last_seq() + closing_event);
             self.db.submit(vec![Op::UpdateSession(e.rec.clone())])
         };
@@ -551,16 +554,17 @@ impl Store {
         {
             self.unindex_owner(e.rec.owner.as_ref(), id);
             self.release_live_slot();
-            if matches!(how, Retire::Shutdown) {
-                e.hub.close_quietly();
-                let release = Op::ReleaseSeq {
-                    session_id: id.clone(),
-                    last: e.hub.last_seq(),
-                    held: None,
-                };
-                self.db.write(vec![release]).await?;
-            } else {
-                e.hub.close(how.reason());
+            match how.reason() {
+                Some(reason) => e.hub.close(reason),
+                None => {
+                    e.hub.close_quietly();
+                    let release = Op::ReleaseSeq {
+                        session_id: id.clone(),
+                        last: e.hub.last_seq(),
+                        held: None,
+                    };
+                    self.db.write(vec![release]).await?;
+                }
             }
         }
         Ok(cancelled)

@@ -155,14 +155,14 @@ fn check_invariants(w: &World) -> Result<(), TestCaseError> {
 }
 
 async fn wait_idle(store: &Store, id: &SessionId) {
-    for _ in 0..2000 {
-        match store.sessions.get(id) {
-            Some(e) if !e.is_idle() => {}
-            _ => return,
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    panic!("turn of {id} did not end");
+    // `busy` clears, under the entry's lock, once the runner has nothing left to run.
+    let mut busy = match store.sessions.get_mut(id) {
+        Some(mut e) if !e.is_idle() => e.busy.subscribe(),
+        _ => return,
+    };
+    // An error means the entry is gone, which is idle too.
+    let ended = tokio::time::timeout(Duration::from_secs(20), busy.wait_for(|b| !*b)).await;
+    assert!(ended.is_ok(), "turn of {id} did not end");
 }
 
 async fn step(w: &mut World, op: &Op) -> Result<(), TestCaseError> {
