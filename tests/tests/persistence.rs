@@ -705,3 +705,24 @@ async fn retention_by_age_prunes_old_unloaded_sessions_and_their_unshared_upload
     })
     .await;
 }
+
+#[tokio::test]
+async fn temp_upload_files_left_by_a_crash_are_removed_at_start_up() {
+    let d = Daemon::start().await;
+    let c = d.tui().await;
+    let id = new_session(&c, "echo").await;
+    let up = c
+        .upload_bytes(&id, "kept.txt", None, b"kept")
+        .await
+        .unwrap();
+    // What a crash between the temp write and the rename leaves behind.
+    let leftover = d.dirs.data_dir().join("uploads/.tmp-interrupted");
+    std::fs::write(&leftover, b"half a file").unwrap();
+    drop(c);
+
+    let d = d.crash_and_restart().await;
+    assert!(!leftover.exists(), "the temp file is removed");
+    assert_eq!(std::fs::read(&up.workspace_path).unwrap(), b"kept");
+    let c = d.client().await;
+    assert_eq!(c.uploads(&id).await.unwrap().uploads.len(), 1);
+}
