@@ -2,7 +2,7 @@
 //! the way the tmux server owns shells. `main.rs` only parses the command line.
 
 pub mod agent;
-pub mod cli;
+pub mod client;
 pub mod events;
 pub mod identity;
 pub mod persist;

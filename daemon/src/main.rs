@@ -1,5 +1,5 @@
 //! The `sessiond` binary: the daemon (`serve`) and its command-line client.
 
 fn main() -> std::process::ExitCode {
-    sessiond::cli::main()
+    sessiond::client::main()
 }

@@ -1,8 +1,11 @@
-//! The command line: `serve` runs the daemon; the other commands are its client.
+//! The client side of the binary: the command line (`serve` runs the daemon; the
+//! other commands are its client), built on `sessiond-client` only.
 //! Errors print one line on stderr and exit non-zero.
 
-mod client;
+mod commands;
 mod config_cmd;
+pub mod connect;
+pub mod profile;
 
 use clap::{Parser, Subcommand};
 use sessiond_config::{Config, LoadOptions};
@@ -22,6 +25,9 @@ pub struct Cli {
     /// Unix socket path (default from config, $SESSIOND_SOCKET, or the runtime dir).
     #[arg(long, global = true, value_name = "PATH")]
     pub socket: Option<PathBuf>,
+    /// Client profile whose TUI identity client commands use (default: `default`).
+    #[arg(long, global = true, value_name = "NAME", env = "SESSIOND_PROFILE")]
+    pub profile: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -131,7 +137,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            rt.block_on(client::run(&cfg, &cli.command))
+            rt.block_on(commands::run(&cfg, &cli))
         }
     }
 }

@@ -1,25 +1,16 @@
-//! The client commands: status, ls, new, prompt, cancel, kill.
+//! The client commands: status, ls, new, prompt, cancel, kill. They act as the
+//! profile's TUI (see `profile.rs`).
 
-use super::Command;
-use anyhow::{bail, Context};
-use sessiond_client::{Client, ConnectOptions};
+use super::connect::{connect_as, CLIENT_NAME};
+use super::profile::Profile;
+use super::{Cli, Command};
+use anyhow::bail;
+use sessiond_client::Client;
 use sessiond_config::Config;
 use sessiond_protocol::params::{ListParams, NewSessionParams, PromptParams, PromptResult};
 use sessiond_protocol::{Event, Mode, SessionId, SessionInfo, StopReason};
 use std::io::Write;
 use std::process::ExitCode;
-
-async fn connect(cfg: &Config) -> anyhow::Result<Client> {
-    let socket = cfg.socket_path();
-    Client::connect_unix(&socket, ConnectOptions::default())
-        .await
-        .with_context(|| {
-            format!(
-                "cannot connect to {} (is `sessiond serve` running?)",
-                socket.display()
-            )
-        })
-}
 
 fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
@@ -43,9 +34,10 @@ fn session_line(s: &SessionInfo) -> String {
     )
 }
 
-pub async fn run(cfg: &Config, cmd: &Command) -> anyhow::Result<ExitCode> {
-    let client = connect(cfg).await?;
-    match cmd {
+pub async fn run(cfg: &Config, cli: &Cli) -> anyhow::Result<ExitCode> {
+    let profile = Profile::named(cli.profile.as_deref())?;
+    let client = connect_as(cfg, &profile, CLIENT_NAME).await?;
+    match &cli.command {
         Command::Status { json } => {
             let st = client.status().await?;
             if *json {
@@ -67,7 +59,7 @@ pub async fn run(cfg: &Config, cmd: &Command) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Ls { all, json } => {
-            // The CLI is an anonymous client: by default it lists every session.
+            // Every owner, like `tmux ls`.
             let params = ListParams {
                 owner: Some("any".into()),
                 live: if *all { None } else { Some(true) },
