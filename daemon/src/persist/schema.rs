@@ -74,6 +74,8 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE sessions ADD COLUMN seq_reserved INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX sessions_seq_outstanding ON sessions(id) WHERE seq_reserved > last_seq;
     CREATE INDEX turns_by_generation ON turns(generation);",
+    // 3: the reply a running turn has streamed so far (kept by recovery after a crash).
+    "ALTER TABLE turns ADD COLUMN partial TEXT;",
 ];
 
 /// The schema version this build writes.

@@ -2,12 +2,14 @@
 //! commit), then acknowledges every job of the batch.
 
 use super::Job;
-use crate::store::record::{MessageRecord, SessionRecord, TurnRecord, UploadRecord};
+use crate::record::{MessageRecord, SessionRecord, TurnRecord, UploadRecord};
 use crate::util::now_rfc3339;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use sessiond_protocol::{SessionId, TurnId, TurnVerdict};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Receiver;
+use std::sync::Arc;
 
 /// One write.
 #[derive(Debug, Clone)]
@@ -27,6 +29,14 @@ pub enum Op {
     FinishTurn {
         turn_id: TurnId,
         verdict: TurnVerdict,
+    },
+    /// Removes the record of a turn whose admission was undone (never queued).
+    DiscardTurn(TurnId),
+    /// Appends streamed reply text to a running turn's stored partial reply, which
+    /// start-up recovery keeps when the daemon died during the turn.
+    TurnPartial {
+        turn_id: TurnId,
+        text: String,
     },
     AddUpload(UploadRecord),
     /// Removes a session with its transcript, turns, uploads and events; blobs no
@@ -60,7 +70,12 @@ pub enum Op {
     },
 }
 
-pub(super) fn writer_loop(mut conn: Connection, rx: Receiver<Job>, blobs: PathBuf) {
+pub(super) fn writer_loop(
+    mut conn: Connection,
+    rx: Receiver<Job>,
+    blobs: PathBuf,
+    failing: Arc<AtomicBool>,
+) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while let Ok(more) = rx.try_recv() {
@@ -68,6 +83,14 @@ pub(super) fn writer_loop(mut conn: Connection, rx: Receiver<Job>, blobs: PathBu
             if batch.len() >= 1024 {
                 break;
             }
+        }
+        if failing.load(Ordering::SeqCst) {
+            for job in batch {
+                if let Some(done) = job.done {
+                    let _ = done.send(Err("injected write failure".into()));
+                }
+            }
+            continue;
         }
         let mut orphans = Vec::new();
         let result = apply_batch(&mut conn, &batch, &mut orphans);
@@ -152,7 +175,9 @@ pub(super) fn apply(
         }
         Op::UpdateSession(s) => {
             tx.prepare_cached(
-                "UPDATE sessions SET agent=?2, mode=?3, title=?4, cwd=?5, owner=?6, status=?7,
+                "UPDATE sessions SET agent=?2, mode=?3, title=?4, cwd=?5, owner=?6,
+                    status=CASE WHEN status IN ('killed', 'expired')
+                        AND ?7 NOT IN ('killed', 'expired') THEN status ELSE ?7 END,
                     overrides=?8, ttl_secs=?9, created_at=?10, updated_at=?11, last_active_at=?12,
                     message_count=?13, round_count=?14, input_tokens=?15, output_tokens=?16,
                     last_seq=MAX(last_seq, ?17)
@@ -197,7 +222,7 @@ pub(super) fn apply(
         Op::FinishTurn { turn_id, verdict } => {
             tx.prepare_cached(
                 "UPDATE turns SET ended_at=?2, stop_reason=?3, cancel_cause=?4, error=?5,
-                    input_tokens=?6, output_tokens=?7 WHERE turn_id=?1",
+                    input_tokens=?6, output_tokens=?7, partial=NULL WHERE turn_id=?1",
             )?
             .execute(params![
                 turn_id.as_str(),
@@ -208,6 +233,17 @@ pub(super) fn apply(
                 verdict.usage.input_tokens as i64,
                 verdict.usage.output_tokens as i64,
             ])?;
+        }
+        Op::DiscardTurn(turn_id) => {
+            tx.prepare_cached("DELETE FROM turns WHERE turn_id = ?1 AND ended_at IS NULL")?
+                .execute([turn_id.as_str()])?;
+        }
+        Op::TurnPartial { turn_id, text } => {
+            tx.prepare_cached(
+                "UPDATE turns SET partial = COALESCE(partial, '') || ?2
+                 WHERE turn_id = ?1 AND ended_at IS NULL",
+            )?
+            .execute(params![turn_id.as_str(), text])?;
         }
         Op::AddUpload(u) => {
             tx.prepare_cached(
