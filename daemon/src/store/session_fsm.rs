@@ -168,24 +168,26 @@ impl Entry {
             return Err(StoreError::NotFound(self.rec.id.clone()));
         }
         self.retiring = true;
-        let status = self.rec.status;
-        match how {
-            Retire::Kill => self.rec.status = SessionStatus::Killed,
-            Retire::Expire => self.rec.status = SessionStatus::Expired,
-            _ => {}
-        }
         let undo = move |e: &mut Entry| {
             e.retiring = false;
-            e.rec.status = status;
             Vec::new()
         };
         // Stopping the daemon is not a change to the session.
         if how == Retire::Shutdown {
             return Ok(Step::none(()).undo(undo));
         }
-        self.rec.updated_at = now_rfc3339();
+        // The stored record takes the new status now; the entry keeps its own until
+        // it is unloaded (a session is never seen live and terminal at once), and a
+        // stored terminal status is never overwritten by a later write of the entry.
+        let mut stored = self.rec.clone();
+        match how {
+            Retire::Kill => stored.status = SessionStatus::Killed,
+            Retire::Expire => stored.status = SessionStatus::Expired,
+            _ => {}
+        }
+        stored.updated_at = now_rfc3339();
         Ok(Step::none(())
-            .op(Op::UpdateSession(self.rec.clone()))
+            .op(Op::UpdateSession(stored))
             .undo(undo))
     }
 }
