@@ -63,7 +63,15 @@ async fn take_over_and_interrupt_storms_keep_one_verdict_per_turn() {
                     Ok(_) => {}
                     Err(e) => panic!("take_over load failed: {e}"),
                 }
-                match c.prompt(prompt(&id, &format!("tui {n} prompt {i} with some text"), i % 2 == 0, false)).await {
+                match c
+                    .prompt(prompt(
+                        &id,
+                        &format!("tui {n} prompt {i} with some text"),
+                        i % 2 == 0,
+                        false,
+                    ))
+                    .await
+                {
                     Ok(PromptResult::Accepted(a)) => accepted.push(a.turn_id),
                     Ok(PromptResult::Finished(_)) => panic!("a verdict without wait"),
                     Err(e) => assert!(expected(&e), "{e}"),
@@ -79,7 +87,11 @@ async fn take_over_and_interrupt_storms_keep_one_verdict_per_turn() {
         .collect();
     assert!(!accepted.is_empty());
     let mut waiting: BTreeSet<TurnId> = accepted.iter().cloned().collect();
-    assert_eq!(waiting.len(), accepted.len(), "a turn id was handed out twice");
+    assert_eq!(
+        waiting.len(),
+        accepted.len(),
+        "a turn id was handed out twice"
+    );
     let mut completes: BTreeMap<TurnId, usize> = BTreeMap::new();
     let mut last = 0;
     while !waiting.is_empty() {
@@ -109,8 +121,11 @@ async fn prompts_racing_close_and_kill_end_exactly_once() {
     let mut all = Vec::new();
     for round in 0..10 {
         let id = new_slow(&c).await;
-        c.prompt(prompt(&id, "first turn", false, false)).await.unwrap();
-        let prompts = (0..4).map(|i| c.prompt(prompt(&id, &format!("r{round} p{i}"), i == 3, true)));
+        c.prompt(prompt(&id, "first turn", false, false))
+            .await
+            .unwrap();
+        let prompts =
+            (0..4).map(|i| c.prompt(prompt(&id, &format!("r{round} p{i}"), i == 3, true)));
         let (verdicts, close, kill) = tokio::join!(
             futures::future::join_all(prompts),
             c.close_session(&id),

@@ -42,13 +42,20 @@ async fn a_kill_racing_a_loading_prompt_is_never_undone() {
     for i in 0..40 {
         let id = new_with(&c, "echo").await;
         c.close_session(&id).await.unwrap();
-        let (p, k) = tokio::join!(c.prompt_text(&id, format!("hello {i}")), admin.admin_kill(&id));
+        let (p, k) = tokio::join!(
+            c.prompt_text(&id, format!("hello {i}")),
+            admin.admin_kill(&id)
+        );
         k.unwrap();
         if let Err(e) = &p {
             assert_eq!(e.code(), Some(codes::SESSION_TERMINATED), "{e}");
         }
         let info = c.get_session(&id).await.unwrap();
-        assert_eq!(info.status, SessionStatus::Killed, "try {i}: the kill was undone");
+        assert_eq!(
+            info.status,
+            SessionStatus::Killed,
+            "try {i}: the kill was undone"
+        );
         assert!(!info.live, "try {i}: a killed session is live");
         let again = c.prompt_text(&id, "after the kill").await.unwrap_err();
         assert_eq!(again.code(), Some(codes::SESSION_TERMINATED));
@@ -62,7 +69,10 @@ async fn a_kill_racing_a_loading_prompt_is_never_undone() {
         })
         .await
         .unwrap();
-    assert!(list.sessions.is_empty(), "a killed session is active after a restart");
+    assert!(
+        list.sessions.is_empty(),
+        "a killed session is active after a restart"
+    );
     d.sigterm();
 }
 
@@ -101,10 +111,7 @@ async fn a_refused_prompt_does_not_load_the_session() {
     owner.close_session(&id).await.unwrap();
     let e = other.prompt_text(&id, "not mine").await.unwrap_err();
     assert_eq!(e.code(), Some(codes::SESSION_NOT_OWNED));
-    let e = other
-        .configure(&id, Default::default())
-        .await
-        .unwrap_err();
+    let e = other.configure(&id, Default::default()).await.unwrap_err();
     assert_eq!(e.code(), Some(codes::SESSION_NOT_OWNED));
     assert!(!owner.get_session(&id).await.unwrap().live);
 }
@@ -166,7 +173,11 @@ async fn seqs_go_up_by_one_across_close_and_load() {
         let mut sub = c.subscribe(&id, Some(last)).await.unwrap();
         let ev = sub.next_event().await.unwrap().unwrap();
         assert_eq!(ev.seq, last + 1, "cycle {i}");
-        assert!(matches!(ev.event, Event::SessionClosed { .. }), "{:?}", ev.event);
+        assert!(
+            matches!(ev.event, Event::SessionClosed { .. }),
+            "{:?}",
+            ev.event
+        );
         last = ev.seq;
     }
 }
@@ -208,9 +219,11 @@ async fn a_turn_running_at_a_crash_keeps_its_streamed_reply() {
         async move {
             let conn = rusqlite::Connection::open(&db).ok()?;
             let partial: Option<String> = conn
-                .query_row("SELECT partial FROM turns WHERE ended_at IS NULL", [], |r| {
-                    r.get(0)
-                })
+                .query_row(
+                    "SELECT partial FROM turns WHERE ended_at IS NULL",
+                    [],
+                    |r| r.get(0),
+                )
                 .ok()?;
             partial.filter(|p| p.len() >= 20)
         }
@@ -221,7 +234,12 @@ async fn a_turn_running_at_a_crash_keeps_its_streamed_reply() {
     let msgs = c.messages(&id, None, None).await.unwrap().messages;
     let reply = msgs.last().unwrap();
     assert_eq!(reply.role, sessiond_protocol::Role::Assistant);
-    assert!(reply.content.starts_with(&stored), "{} vs {}", reply.content, stored);
+    assert!(
+        reply.content.starts_with(&stored),
+        "{} vs {}",
+        reply.content,
+        stored
+    );
     assert!(text.starts_with(&reply.content));
     // The verdict of the interrupted turn carries the same content.
     let mut sub = c.subscribe(&id, Some(0)).await.unwrap();
@@ -240,7 +258,9 @@ async fn prompts_during_a_shutdown_grace_are_refused() {
     let d = Daemon::start_with(AGENTS).await;
     let c = d.client().await;
     let id = new_with(&c, "slow").await;
-    c.prompt(prompt(&id, &"x".repeat(400), false)).await.unwrap();
+    c.prompt(prompt(&id, &"x".repeat(400), false))
+        .await
+        .unwrap();
     c.admin_shutdown(Some(30)).await.unwrap();
     let e = c.prompt_text(&id, "too late").await.unwrap_err();
     assert_eq!(e.code(), Some(codes::SHUTTING_DOWN), "{e}");

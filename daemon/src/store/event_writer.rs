@@ -166,7 +166,11 @@ impl EventWriter {
 /// Adds reply text to the buffered partial reply of `turn_id` (one op per flush).
 fn push_partial(ops: &mut Vec<Op>, turn_id: &TurnId, text: &str) {
     for op in ops.iter_mut().rev() {
-        if let Op::TurnPartial { turn_id: t, text: acc } = op {
+        if let Op::TurnPartial {
+            turn_id: t,
+            text: acc,
+        } = op
+        {
             if t == turn_id {
                 acc.push_str(text);
                 return;

@@ -64,10 +64,20 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     let failing = prop_oneof![
-        (0..=TUIS, 0..8usize, 1..12usize).prop_map(|(tui, s, len)| Op::Prompt { tui, s, len, interrupt: false }),
+        (0..=TUIS, 0..8usize, 1..12usize).prop_map(|(tui, s, len)| Op::Prompt {
+            tui,
+            s,
+            len,
+            interrupt: false
+        }),
         (0..8usize).prop_map(|s| Op::Kill { s }),
         (0..=TUIS, 0..8usize).prop_map(|(tui, s)| Op::Close { tui, s }),
-        (0..=TUIS, 0..8usize, any::<bool>()).prop_map(|(tui, s, take_over)| Op::Load { tui, s, take_over, keep: true }),
+        (0..=TUIS, 0..8usize, any::<bool>()).prop_map(|(tui, s, take_over)| Op::Load {
+            tui,
+            s,
+            take_over,
+            keep: true
+        }),
         (0..=TUIS, 0..8usize, 0..20u8).prop_map(|(tui, s, temp)| Op::Configure { tui, s, temp }),
     ];
     prop_oneof![
@@ -436,7 +446,12 @@ async fn failing_step(w: &mut World, op: &Op) -> Result<(), TestCaseError> {
             }
             r
         }
-        Op::Load { tui, s, take_over, keep } => {
+        Op::Load {
+            tui,
+            s,
+            take_over,
+            keep,
+        } => {
             let Some(id) = pick(w, s) else { return Ok(()) };
             let owner = w.store.sessions.get(&id).map(|e| e.rec.owner.clone());
             let r = w

@@ -97,7 +97,8 @@ impl Store {
         self.check_owner(caller, id).await?;
         self.ensure_live_for(Some(caller), id).await?;
         let agents = self.agents.clone();
-        self.apply(id, |e| e.configure(caller, patch, &agents)).await
+        self.apply(id, |e| e.configure(caller, patch, &agents))
+            .await
     }
 }
 

@@ -14,7 +14,9 @@ use crate::persist::Op;
 use crate::record::UploadRecord;
 use crate::util::now_rfc3339;
 use sessiond_protocol::params::OverridesPatch;
-use sessiond_protocol::{CancelCause, CloseReason, Event, Overrides, SessionStatus, TuiId, UploadEntry};
+use sessiond_protocol::{
+    CancelCause, CloseReason, Event, Overrides, SessionStatus, TuiId, UploadEntry,
+};
 
 /// What retiring a live entry takes away and why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,8 +188,6 @@ impl Entry {
             _ => {}
         }
         stored.updated_at = now_rfc3339();
-        Ok(Step::none(())
-            .op(Op::UpdateSession(stored))
-            .undo(undo))
+        Ok(Step::none(()).op(Op::UpdateSession(stored)).undo(undo))
     }
 }

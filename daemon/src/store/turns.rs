@@ -159,9 +159,12 @@ impl Store {
         self.sessions
             .get(id)
             .and_then(|e| {
-                e.turn
-                    .as_ref()
-                    .map(|t| t.pending.iter().filter_map(|p| p.envelope.clone()).collect())
+                e.turn.as_ref().map(|t| {
+                    t.pending
+                        .iter()
+                        .filter_map(|p| p.envelope.clone())
+                        .collect()
+                })
             })
             .unwrap_or_default()
     }
