@@ -220,7 +220,7 @@ async fn a_turn_running_at_a_crash_keeps_its_streamed_reply() {
             let conn = rusqlite::Connection::open(&db).ok()?;
             let partial: Option<String> = conn
                 .query_row(
-                    "SELECT partial FROM turns WHERE ended_at IS NULL",
+                    "SELECT group_concat(text, '') FROM (SELECT text FROM partials ORDER BY seq)",
                     [],
                     |r| r.get(0),
                 )

@@ -93,9 +93,9 @@ struct DbInner {
     readers: Mutex<Vec<Connection>>,
     path: PathBuf,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
-    /// Fault injection for tests (see [`Db::fail_writes`]).
+    /// Fault injection for tests (see [`Db::fail_writes`], [`Db::pause_writes`]).
     #[cfg_attr(not(test), allow(dead_code))]
-    failing: Arc<std::sync::atomic::AtomicBool>,
+    faults: Arc<write::Faults>,
 }
 
 /// What start-up recovery found and repaired.
@@ -117,8 +117,8 @@ impl Db {
         let recovery = recover::recover(&mut conn)?;
         let (tx, rx) = std::sync::mpsc::channel::<Job>();
         let blobs = blobs_dir.to_path_buf();
-        let failing = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let fail = failing.clone();
+        let faults = Arc::new(write::Faults::default());
+        let fail = faults.clone();
         let writer = std::thread::Builder::new()
             .name("sessiond-db".into())
             .spawn(move || write::writer_loop(conn, rx, blobs, fail))
@@ -133,7 +133,7 @@ impl Db {
                 readers: Mutex::new(readers),
                 path,
                 writer: Mutex::new(Some(writer)),
-                failing,
+                faults,
             }),
         };
         Ok((db, recovery))
@@ -191,7 +191,17 @@ impl Db {
     #[cfg(test)]
     pub fn fail_writes(&self, on: bool) {
         self.inner
+            .faults
             .failing
+            .store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Test hook: while set, the writer commits nothing (a stalled disk).
+    #[cfg(test)]
+    pub fn pause_writes(&self, on: bool) {
+        self.inner
+            .faults
+            .paused
             .store(on, std::sync::atomic::Ordering::SeqCst);
     }
 

@@ -27,7 +27,10 @@ pub(super) fn recover(conn: &mut Connection) -> Result<Recovery, rusqlite::Error
     };
     let open: Vec<(String, String, Option<String>)> = {
         let mut stmt = tx.prepare(
-            "SELECT turn_id, session_id, partial FROM turns WHERE ended_at IS NULL
+            "SELECT turn_id, session_id,
+                (SELECT group_concat(text, '') FROM
+                    (SELECT text FROM partials p WHERE p.turn_id = t.turn_id ORDER BY seq))
+             FROM turns t WHERE ended_at IS NULL
              ORDER BY session_id, started_at, turn_id",
         )?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;

@@ -32,10 +32,12 @@ pub enum Op {
     },
     /// Removes the record of a turn whose admission was undone (never queued).
     DiscardTurn(TurnId),
-    /// Appends streamed reply text to a running turn's stored partial reply, which
-    /// start-up recovery keeps when the daemon died during the turn.
+    /// Stores a piece of a running turn's streamed reply (`seq`: the event seq of
+    /// its last chunk), which start-up recovery keeps when the daemon died during
+    /// the turn.
     TurnPartial {
         turn_id: TurnId,
+        seq: u64,
         text: String,
     },
     AddUpload(UploadRecord),
@@ -70,13 +72,25 @@ pub enum Op {
     },
 }
 
+/// Faults a test can inject into the writer (never set outside tests).
+#[derive(Default)]
+pub(super) struct Faults {
+    /// Every write fails, as on a full disk.
+    pub failing: AtomicBool,
+    /// Nothing is committed until cleared, as on a stalled disk.
+    pub paused: AtomicBool,
+}
+
 pub(super) fn writer_loop(
     mut conn: Connection,
     rx: Receiver<Job>,
     blobs: PathBuf,
-    failing: Arc<AtomicBool>,
+    faults: Arc<Faults>,
 ) {
     while let Ok(first) = rx.recv() {
+        while faults.paused.load(Ordering::SeqCst) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
         let mut batch = vec![first];
         while let Ok(more) = rx.try_recv() {
             batch.push(more);
@@ -84,7 +98,7 @@ pub(super) fn writer_loop(
                 break;
             }
         }
-        if failing.load(Ordering::SeqCst) {
+        if faults.failing.load(Ordering::SeqCst) {
             for job in batch {
                 if let Some(done) = job.done {
                     let _ = done.send(Err("injected write failure".into()));
@@ -222,7 +236,7 @@ pub(super) fn apply(
         Op::FinishTurn { turn_id, verdict } => {
             tx.prepare_cached(
                 "UPDATE turns SET ended_at=?2, stop_reason=?3, cancel_cause=?4, error=?5,
-                    input_tokens=?6, output_tokens=?7, partial=NULL WHERE turn_id=?1",
+                    input_tokens=?6, output_tokens=?7 WHERE turn_id=?1",
             )?
             .execute(params![
                 turn_id.as_str(),
@@ -233,17 +247,21 @@ pub(super) fn apply(
                 verdict.usage.input_tokens as i64,
                 verdict.usage.output_tokens as i64,
             ])?;
+            tx.prepare_cached("DELETE FROM partials WHERE turn_id = ?1")?
+                .execute([turn_id.as_str()])?;
         }
         Op::DiscardTurn(turn_id) => {
             tx.prepare_cached("DELETE FROM turns WHERE turn_id = ?1 AND ended_at IS NULL")?
                 .execute([turn_id.as_str()])?;
         }
-        Op::TurnPartial { turn_id, text } => {
+        Op::TurnPartial { turn_id, seq, text } => {
+            // Only while the turn is open (a piece flushed after its verdict is dropped).
             tx.prepare_cached(
-                "UPDATE turns SET partial = COALESCE(partial, '') || ?2
-                 WHERE turn_id = ?1 AND ended_at IS NULL",
+                "INSERT OR REPLACE INTO partials (turn_id, seq, text)
+                 SELECT ?1, ?2, ?3 WHERE EXISTS
+                   (SELECT 1 FROM turns WHERE turn_id = ?1 AND ended_at IS NULL)",
             )?
-            .execute(params![turn_id.as_str(), text])?;
+            .execute(params![turn_id.as_str(), *seq as i64, text])?;
         }
         Op::AddUpload(u) => {
             tx.prepare_cached(
@@ -277,6 +295,10 @@ pub(super) fn apply(
             for h in rows {
                 orphan_candidates.push(h?);
             }
+            tx.execute(
+                "DELETE FROM partials WHERE turn_id IN (SELECT turn_id FROM turns WHERE session_id = ?1)",
+                [id],
+            )?;
             for table in ["messages", "turns", "uploads", "events"] {
                 tx.execute(&format!("DELETE FROM {table} WHERE session_id = ?1"), [id])?;
             }

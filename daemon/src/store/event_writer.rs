@@ -1,7 +1,7 @@
 //! Writes a live session's events to its history, behind its hub. Chunk events
 //! (and the reply text they carry, kept as the running turn's partial reply) are
-//! coalesced into one database job per agent wake-up; every other event flushes at
-//! once. What a session has queued to the writer is bounded ([`BACKLOG_LIMIT`]):
+//! coalesced into one database job per [`FLUSH_EVERY`] or [`FLUSH_BYTES`], checked
+//! when the agent yields; every other event flushes at once (with what was buffered). What a session has queued to the writer is bounded ([`BACKLOG_LIMIT`]):
 //! past it, the session's turn is not polled until the writer caught up, so a fast
 //! agent slows only its own turn, never other sessions' writes.
 
@@ -11,12 +11,16 @@ use futures::future::BoxFuture;
 use sessiond_protocol::{Event, EventEnvelope, TurnId};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 /// Bytes of event history a session may have queued to the database writer.
 pub const BACKLOG_LIMIT: usize = 1 << 20;
 /// Buffered chunk bytes that force a flush even while the agent keeps going.
 const FLUSH_BYTES: usize = 64 << 10;
+/// How long chunks may wait in the buffer when the agent yields (a crash loses at
+/// most about this much of a streamed reply, besides what the writer had queued).
+const FLUSH_EVERY: Duration = Duration::from_millis(50);
 
 /// Bytes queued and not yet committed.
 #[derive(Default)]
@@ -38,10 +42,10 @@ impl Drop for Credit {
     }
 }
 
-#[derive(Default)]
 struct Buffer {
     ops: Vec<Op>,
     bytes: usize,
+    flushed_at: Instant,
 }
 
 /// One live session's event writer (shared by its hub's sink and its entry).
@@ -60,7 +64,11 @@ impl EventWriter {
             db,
             keep,
             held: AtomicU64::new(reserved),
-            buffer: Mutex::new(Buffer::default()),
+            buffer: Mutex::new(Buffer {
+                ops: Vec::new(),
+                bytes: 0,
+                flushed_at: Instant::now(),
+            }),
             backlog: Arc::default(),
         }
     }
@@ -91,7 +99,7 @@ impl EventWriter {
         buf.bytes += body.len();
         let coalesce = match &env.event {
             Event::AgentMessageChunk { turn_id, text } => {
-                push_partial(&mut buf.ops, turn_id, text);
+                push_partial(&mut buf.ops, turn_id, env.seq, text);
                 buf.bytes += text.len();
                 true
             }
@@ -128,6 +136,7 @@ impl EventWriter {
         }
         let ops = std::mem::take(&mut buf.ops);
         let bytes = std::mem::take(&mut buf.bytes);
+        buf.flushed_at = Instant::now();
         self.backlog.bytes.fetch_add(bytes, Ordering::AcqRel);
         let credit = Credit {
             backlog: self.backlog.clone(),
@@ -141,10 +150,16 @@ impl EventWriter {
         self.backlog.bytes.load(Ordering::Acquire)
     }
 
-    /// Flushes; then `None` when the backlog has room, else a future that resolves
-    /// once it has.
+    /// Flushes when the buffer is old enough; then `None` when the backlog has room,
+    /// else a future that resolves once it has. Called each time the turn's agent
+    /// yields.
     pub fn full(&self) -> Option<BoxFuture<'static, ()>> {
-        self.flush();
+        {
+            let mut buf = self.buffer();
+            if buf.flushed_at.elapsed() >= FLUSH_EVERY {
+                self.flush_locked(&mut buf);
+            }
+        }
         if self.backlog() <= BACKLOG_LIMIT {
             return None;
         }
@@ -163,22 +178,25 @@ impl EventWriter {
     }
 }
 
-/// Adds reply text to the buffered partial reply of `turn_id` (one op per flush).
-fn push_partial(ops: &mut Vec<Op>, turn_id: &TurnId, text: &str) {
+/// Adds reply text to the buffered partial reply of `turn_id` (one piece per flush).
+fn push_partial(ops: &mut Vec<Op>, turn_id: &TurnId, seq: u64, text: &str) {
     for op in ops.iter_mut().rev() {
         if let Op::TurnPartial {
             turn_id: t,
+            seq: s,
             text: acc,
         } = op
         {
             if t == turn_id {
                 acc.push_str(text);
+                *s = seq;
                 return;
             }
         }
     }
     ops.push(Op::TurnPartial {
         turn_id: turn_id.clone(),
+        seq,
         text: text.to_owned(),
     });
 }

@@ -28,6 +28,8 @@ pub use crate::record;
 pub use crate::turn::cancel;
 
 #[cfg(test)]
+mod backlog_tests;
+#[cfg(test)]
 mod model_tests;
 
 pub use entry::Entry;
