@@ -160,19 +160,30 @@ impl Store {
             size_bytes: size,
             created_at: now_rfc3339(),
         };
+        self.index_upload(caller, rec, bytes).await
+    }
+
+    /// Indexes stored bytes in a session. A delete of another session that
+    /// referenced the same bytes may have removed the file since it was written
+    /// (the writer removes files nothing references right after a commit); from the
+    /// commit of this index entry on, the entry references it, so it is written
+    /// again if it is gone.
+    pub(crate) async fn index_upload(
+        &self,
+        caller: &Caller,
+        rec: UploadRecord,
+        bytes: Arc<Vec<u8>>,
+    ) -> Result<UploadEntry, StoreError> {
+        let id = rec.session_id.clone();
         let entry = entry_for(&self.blobs_dir, &rec, false);
         let e2 = entry.clone();
-        self.apply(id, |e| e.add_upload(caller, rec, e2)).await?;
-        // A delete of another session that referenced the same bytes may have
-        // removed the file between the write above and the commit of this index
-        // entry (the writer removes files nothing references right after a commit).
-        // From the commit on, this entry references it: write it again if it is gone.
+        self.apply(&id, |e| e.add_upload(caller, rec, e2)).await?;
         self.write_blob(bytes).await?;
         Ok(entry)
     }
 
     /// Stores the bytes under their hash unless that file exists.
-    async fn write_blob(&self, bytes: Arc<Vec<u8>>) -> Result<(), StoreError> {
+    pub(crate) async fn write_blob(&self, bytes: Arc<Vec<u8>>) -> Result<(), StoreError> {
         let dir = self.blobs_dir.clone();
         tokio::task::spawn_blocking(move || store_blob(&dir, &bytes))
             .await

@@ -111,31 +111,34 @@ pub(super) fn writer_loop(
         if let Err(e) = &result {
             tracing::error!(error = %e, "database batch failed; retrying jobs one by one");
         }
-        match result {
-            Ok(()) => {
-                for job in batch {
-                    if let Some(done) = job.done {
-                        let _ = done.send(Ok(()));
-                    }
-                }
-            }
+        let acks: Vec<_> = match result {
+            Ok(()) => batch.into_iter().map(|job| (job, Ok(()))).collect(),
             Err(_) => {
                 // A bad op must not fail the good ones sharing its batch.
-                for job in batch {
-                    let r = apply_batch(&mut conn, std::slice::from_ref(&job), &mut orphans)
-                        .map_err(|e| e.to_string());
-                    if let Some(done) = job.done {
-                        let _ = done.send(r);
-                    }
-                }
+                batch
+                    .into_iter()
+                    .map(|job| {
+                        let r = apply_batch(&mut conn, std::slice::from_ref(&job), &mut orphans)
+                            .map_err(|e| e.to_string());
+                        (job, r)
+                    })
+                    .collect()
             }
-        }
+        };
+        // Files nothing references any more go before the writes are acknowledged:
+        // a delete's reply means its files are gone, and a later write that
+        // references the same bytes finds them missing and writes them again.
         for hash in orphans {
             let path = blobs.join(&hash);
             if let Err(e) = std::fs::remove_file(&path) {
                 if e.kind() != std::io::ErrorKind::NotFound {
                     tracing::warn!(error = %e, "cannot remove unreferenced upload");
                 }
+            }
+        }
+        for (job, r) in acks {
+            if let Some(done) = job.done {
+                let _ = done.send(r);
             }
         }
     }

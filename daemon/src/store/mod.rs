@@ -31,6 +31,8 @@ pub use crate::turn::cancel;
 mod backlog_tests;
 #[cfg(test)]
 mod model_tests;
+#[cfg(test)]
+mod upload_race_tests;
 
 pub use entry::Entry;
 pub use error::StoreError;
