@@ -6,6 +6,7 @@ pub mod client;
 pub mod events;
 pub mod identity;
 pub mod persist;
+pub mod record;
 pub mod rpc;
 pub mod server;
 pub mod state;

@@ -122,6 +122,8 @@ impl Daemon {
         if let Ok(mut g) = self.shutdown_grace.lock() {
             *g = grace;
         }
+        // New prompts are refused from now on, also during the grace period.
+        self.store.drain();
         self.shutdown.cancel();
     }
 

@@ -1,12 +1,11 @@
 //! Upload bytes on disk: one file per content hash under the data directory, written
 //! atomically (temp file in the same directory, fsync, rename, fsync the directory).
 
-use crate::persist::Op;
-use crate::store::record::UploadRecord;
+use crate::record::UploadRecord;
 use crate::store::{Caller, Store, StoreError};
 use crate::util::now_rfc3339;
 use base64::Engine;
-use sessiond_protocol::{Event, SessionId, UploadEntry};
+use sessiond_protocol::{SessionId, UploadEntry};
 use sha2::{Digest, Sha256};
 use std::fs;
 use std::io::Write;
@@ -121,7 +120,7 @@ impl Store {
             }
         }
         self.check_owner(caller, id).await?;
-        self.ensure_live(id).await?;
+        self.ensure_live_for(Some(caller), id).await?;
         let max = self.cfg.max_upload_bytes;
         let bytes = match source {
             UploadSource::Base64(b64) => {
@@ -151,11 +150,8 @@ impl Store {
         if let Some(u) = existing.iter().find(|u| u.hash == hash) {
             return Ok(entry_for(&self.blobs_dir, u, true));
         }
-        let dir = self.blobs_dir.clone();
-        tokio::task::spawn_blocking(move || store_blob(&dir, &bytes))
-            .await
-            .map_err(|_| StoreError::Internal("upload task failed".into()))?
-            .map_err(|e| StoreError::Internal(format!("cannot store upload: {e}")))?;
+        let bytes = Arc::new(bytes);
+        self.write_blob(bytes.clone()).await?;
         let rec = UploadRecord {
             session_id: id.clone(),
             hash,
@@ -164,23 +160,36 @@ impl Store {
             size_bytes: size,
             created_at: now_rfc3339(),
         };
+        self.index_upload(caller, rec, bytes).await
+    }
+
+    /// Indexes stored bytes in a session. A delete of another session that
+    /// referenced the same bytes may have removed the file since it was written
+    /// (the writer removes files nothing references right after a commit); from the
+    /// commit of this index entry on, the entry references it, so it is written
+    /// again if it is gone.
+    pub(crate) async fn index_upload(
+        &self,
+        caller: &Caller,
+        rec: UploadRecord,
+        bytes: Arc<Vec<u8>>,
+    ) -> Result<UploadEntry, StoreError> {
+        let id = rec.session_id.clone();
         let entry = entry_for(&self.blobs_dir, &rec, false);
-        let commit = {
-            let mut e = self
-                .sessions
-                .get_mut(id)
-                .ok_or_else(|| StoreError::NotFound(id.clone()))?;
-            e.rec.updated_at = now_rfc3339();
-            let commit = self
-                .db
-                .submit(vec![Op::AddUpload(rec), Op::UpdateSession(e.rec.clone())]);
-            e.hub.publish(Event::UploadAdded {
-                entry: entry.clone(),
-            });
-            commit
-        };
-        commit.await?;
+        let e2 = entry.clone();
+        self.apply(&id, |e| e.add_upload(caller, rec, e2)).await?;
+        self.write_blob(bytes).await?;
         Ok(entry)
+    }
+
+    /// Stores the bytes under their hash unless that file exists.
+    pub(crate) async fn write_blob(&self, bytes: Arc<Vec<u8>>) -> Result<(), StoreError> {
+        let dir = self.blobs_dir.clone();
+        tokio::task::spawn_blocking(move || store_blob(&dir, &bytes))
+            .await
+            .map_err(|_| StoreError::Internal("upload task failed".into()))?
+            .map_err(|e| StoreError::Internal(format!("cannot store upload: {e}")))?;
+        Ok(())
     }
 
     /// `session/uploads`.

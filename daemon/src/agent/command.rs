@@ -5,7 +5,7 @@
 
 use super::sse::excerpt;
 use super::{Agent, HistoryMessage, TurnInput, TurnIo};
-use crate::turn::emitter::Emitter;
+use crate::agent::emit::Emitter;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use sessiond_protocol::{Overrides, RequestId, RequestKind, SessionId, TurnId, UploadEntry, Usage};

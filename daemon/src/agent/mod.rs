@@ -3,10 +3,11 @@
 
 pub mod command;
 pub mod echo;
+pub mod emit;
 pub mod openai;
 pub mod sse;
 
-use crate::turn::emitter::Emitter;
+pub use emit::Emitter;
 use futures::future::BoxFuture;
 use serde::Serialize;
 use sessiond_config::{AgentConfig, Config};

@@ -3,7 +3,7 @@
 //! silence, and the `chat.completion.chunk` deltas become chunks, thoughts, tool
 //! calls and usage.
 
-use crate::turn::emitter::Emitter;
+use crate::agent::emit::Emitter;
 use futures::{Stream, StreamExt};
 use serde_json::{json, Value};
 use sessiond_protocol::Usage;

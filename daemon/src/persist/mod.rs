@@ -13,7 +13,7 @@ pub use recover::INTERRUPTED_ERROR;
 pub use schema::SCHEMA_VERSION;
 pub use write::Op;
 
-use crate::store::record::{MessageRecord, SessionRecord, UploadRecord};
+use crate::record::{MessageRecord, SessionRecord, UploadRecord};
 use rusqlite::Connection;
 use sessiond_protocol::{SessionId, TurnVerdict};
 use std::path::{Path, PathBuf};
@@ -41,11 +41,26 @@ pub enum PersistError {
 struct Job {
     ops: Vec<Op>,
     done: Option<oneshot::Sender<Result<(), String>>>,
+    /// Dropped once the job is committed (or failed): releases a caller's budget.
+    _guard: Option<Box<dyn Send>>,
 }
 
 /// A queued write; await it for durability.
 #[must_use = "await the commit where durability is promised"]
-pub struct Commit(Option<oneshot::Receiver<Result<(), String>>>);
+pub struct Commit(CommitState);
+
+enum CommitState {
+    Queued(oneshot::Receiver<Result<(), String>>),
+    Done,
+    Gone,
+}
+
+impl Commit {
+    /// A commit with nothing to wait for (no writes were queued).
+    pub fn done() -> Commit {
+        Commit(CommitState::Done)
+    }
+}
 
 impl std::future::Future for Commit {
     type Output = Result<(), PersistError>;
@@ -54,8 +69,10 @@ impl std::future::Future for Commit {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
-        let Some(rx) = self.0.as_mut() else {
-            return std::task::Poll::Ready(Err(PersistError::WriterGone));
+        let rx = match &mut self.0 {
+            CommitState::Queued(rx) => rx,
+            CommitState::Done => return std::task::Poll::Ready(Ok(())),
+            CommitState::Gone => return std::task::Poll::Ready(Err(PersistError::WriterGone)),
         };
         std::pin::Pin::new(rx).poll(cx).map(|r| match r {
             Ok(Ok(())) => Ok(()),
@@ -76,6 +93,9 @@ struct DbInner {
     readers: Mutex<Vec<Connection>>,
     path: PathBuf,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Fault injection for tests (see [`Db::fail_writes`], [`Db::pause_writes`]).
+    #[cfg_attr(not(test), allow(dead_code))]
+    faults: Arc<write::Faults>,
 }
 
 /// What start-up recovery found and repaired.
@@ -97,9 +117,11 @@ impl Db {
         let recovery = recover::recover(&mut conn)?;
         let (tx, rx) = std::sync::mpsc::channel::<Job>();
         let blobs = blobs_dir.to_path_buf();
+        let faults = Arc::new(write::Faults::default());
+        let fail = faults.clone();
         let writer = std::thread::Builder::new()
             .name("sessiond-db".into())
-            .spawn(move || write::writer_loop(conn, rx, blobs))
+            .spawn(move || write::writer_loop(conn, rx, blobs, fail))
             .map_err(|e| PersistError::Write(e.to_string()))?;
         let mut readers = Vec::new();
         for _ in 0..4 {
@@ -111,6 +133,7 @@ impl Db {
                 readers: Mutex::new(readers),
                 path,
                 writer: Mutex::new(Some(writer)),
+                faults,
             }),
         };
         Ok((db, recovery))
@@ -135,9 +158,10 @@ impl Db {
         match self.send(Job {
             ops,
             done: Some(done),
+            _guard: None,
         }) {
-            Ok(()) => Commit(Some(rx)),
-            Err(_) => Commit(None),
+            Ok(()) => Commit(CommitState::Queued(rx)),
+            Err(_) => Commit(CommitState::Gone),
         }
     }
 
@@ -148,9 +172,37 @@ impl Db {
 
     /// Queues `ops` without waiting for the commit (used for event history).
     pub fn write_detached(&self, ops: Vec<Op>) {
-        if let Err(e) = self.send(Job { ops, done: None }) {
+        self.write_detached_with(ops, None);
+    }
+
+    /// As [`Db::write_detached`]; `guard` is dropped once the write is done, which
+    /// lets a writer bound how much it has queued.
+    pub fn write_detached_with(&self, ops: Vec<Op>, guard: Option<Box<dyn Send>>) {
+        if let Err(e) = self.send(Job {
+            ops,
+            done: None,
+            _guard: guard,
+        }) {
             tracing::warn!(error = %e, "dropping a detached database write");
         }
+    }
+
+    /// Test hook: while set, every write fails as a full disk would make it fail.
+    #[cfg(test)]
+    pub fn fail_writes(&self, on: bool) {
+        self.inner
+            .faults
+            .failing
+            .store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Test hook: while set, the writer commits nothing (a stalled disk).
+    #[cfg(test)]
+    pub fn pause_writes(&self, on: bool) {
+        self.inner
+            .faults
+            .paused
+            .store(on, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Stops the writer after every queued write is committed.

@@ -1,6 +1,6 @@
 //! Read queries, run on pooled connections from the blocking pool.
 
-use crate::store::record::{MessageRecord, SessionRecord, UploadRecord};
+use crate::record::{MessageRecord, SessionRecord, UploadRecord};
 use rusqlite::{params_from_iter, Connection, OptionalExtension, Row};
 use sessiond_protocol::{Mode, Role, SessionId, SessionStatus, TuiId, Usage};
 

@@ -6,7 +6,9 @@
 //!    next event continues after every seq the dead process may have handed out.
 //! 2. Turns left open (running or queued) are recorded `failed` with an error saying
 //!    the daemon stopped, and their `turn_complete` is appended to the session's
-//!    event history so a subscriber replaying from 0 sees that verdict.
+//!    event history so a subscriber replaying from 0 sees that verdict. A turn that
+//!    was running keeps the reply it had streamed (as far as it was stored): in its
+//!    verdict's `content` and as its assistant message in the transcript.
 
 use super::write::apply;
 use super::{Op, Recovery};
@@ -23,24 +25,31 @@ pub(super) fn recover(conn: &mut Connection) -> Result<Recovery, rusqlite::Error
         seq_gaps: close_seq_gaps(&tx)?,
         ..Recovery::default()
     };
-    let open: Vec<(String, String)> = {
+    let open: Vec<(String, String, Option<String>)> = {
         let mut stmt = tx.prepare(
-            "SELECT turn_id, session_id FROM turns WHERE ended_at IS NULL
+            "SELECT turn_id, session_id,
+                (SELECT group_concat(text, '') FROM
+                    (SELECT text FROM partials p WHERE p.turn_id = t.turn_id ORDER BY seq))
+             FROM turns t WHERE ended_at IS NULL
              ORDER BY session_id, started_at, turn_id",
         )?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         rows.collect::<Result<_, _>>()?
     };
-    for (turn_id, session_id) in open {
+    for (turn_id, session_id, partial) in open {
+        let content = partial.unwrap_or_default();
         let verdict = TurnVerdict {
             turn_id: TurnId(turn_id),
             stop_reason: StopReason::Failed,
             cancel_cause: None,
             error: Some(INTERRUPTED_ERROR.to_owned()),
             usage: Usage::default(),
-            content: String::new(),
+            content: content.clone(),
         };
         let session_id = SessionId(session_id);
+        if !content.is_empty() {
+            keep_reply(&tx, &session_id, &verdict.turn_id, content)?;
+        }
         apply(
             &tx,
             &Op::FinishTurn {
@@ -67,6 +76,35 @@ pub(super) fn recover(conn: &mut Connection) -> Result<Recovery, rusqlite::Error
     }
     tx.commit()?;
     Ok(recovery)
+}
+
+/// Appends the streamed part of an interrupted turn's reply to the transcript.
+fn keep_reply(
+    tx: &Transaction<'_>,
+    session_id: &SessionId,
+    turn_id: &TurnId,
+    content: String,
+) -> Result<(), rusqlite::Error> {
+    let index: Option<i64> = tx
+        .query_row(
+            "UPDATE sessions SET message_count = message_count + 1 WHERE id = ?1
+             RETURNING message_count - 1",
+            [session_id.as_str()],
+            |r| r.get(0),
+        )
+        .ok();
+    let Some(index) = index else {
+        return Ok(());
+    };
+    let message = crate::record::MessageRecord {
+        session_id: session_id.clone(),
+        index: index.max(0) as u64,
+        role: sessiond_protocol::Role::Assistant,
+        content,
+        turn_id: Some(turn_id.0.clone()),
+        created_at: now_rfc3339(),
+    };
+    apply(tx, &Op::InsertMessage(message), &mut Vec::new())
 }
 
 /// Sessions whose reservation runs past their last stored event: the events between

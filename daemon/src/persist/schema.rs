@@ -74,6 +74,14 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE sessions ADD COLUMN seq_reserved INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX sessions_seq_outstanding ON sessions(id) WHERE seq_reserved > last_seq;
     CREATE INDEX turns_by_generation ON turns(generation);",
+    // 3: the reply a running turn has streamed so far, in pieces (kept by recovery
+    // after a crash; removed when the turn ends).
+    "CREATE TABLE partials (
+        turn_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        PRIMARY KEY (turn_id, seq)
+    ) WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes.

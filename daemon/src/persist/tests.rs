@@ -4,7 +4,7 @@
 //! gaps before appending interrupted verdicts.
 
 use super::{Db, Op};
-use crate::store::record::{SessionRecord, TurnRecord};
+use crate::record::{SessionRecord, TurnRecord};
 use sessiond_protocol::{Event, EventEnvelope, SessionId, SessionStatus, StopReason};
 
 fn record(id: &str) -> SessionRecord {

@@ -2,12 +2,14 @@
 //! commit), then acknowledges every job of the batch.
 
 use super::Job;
-use crate::store::record::{MessageRecord, SessionRecord, TurnRecord, UploadRecord};
+use crate::record::{MessageRecord, SessionRecord, TurnRecord, UploadRecord};
 use crate::util::now_rfc3339;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use sessiond_protocol::{SessionId, TurnId, TurnVerdict};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Receiver;
+use std::sync::Arc;
 
 /// One write.
 #[derive(Debug, Clone)]
@@ -27,6 +29,16 @@ pub enum Op {
     FinishTurn {
         turn_id: TurnId,
         verdict: TurnVerdict,
+    },
+    /// Removes the record of a turn whose admission was undone (never queued).
+    DiscardTurn(TurnId),
+    /// Stores a piece of a running turn's streamed reply (`seq`: the event seq of
+    /// its last chunk), which start-up recovery keeps when the daemon died during
+    /// the turn.
+    TurnPartial {
+        turn_id: TurnId,
+        seq: u64,
+        text: String,
     },
     AddUpload(UploadRecord),
     /// Removes a session with its transcript, turns, uploads and events; blobs no
@@ -60,8 +72,25 @@ pub enum Op {
     },
 }
 
-pub(super) fn writer_loop(mut conn: Connection, rx: Receiver<Job>, blobs: PathBuf) {
+/// Faults a test can inject into the writer (never set outside tests).
+#[derive(Default)]
+pub(super) struct Faults {
+    /// Every write fails, as on a full disk.
+    pub failing: AtomicBool,
+    /// Nothing is committed until cleared, as on a stalled disk.
+    pub paused: AtomicBool,
+}
+
+pub(super) fn writer_loop(
+    mut conn: Connection,
+    rx: Receiver<Job>,
+    blobs: PathBuf,
+    faults: Arc<Faults>,
+) {
     while let Ok(first) = rx.recv() {
+        while faults.paused.load(Ordering::SeqCst) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
         let mut batch = vec![first];
         while let Ok(more) = rx.try_recv() {
             batch.push(more);
@@ -69,36 +98,47 @@ pub(super) fn writer_loop(mut conn: Connection, rx: Receiver<Job>, blobs: PathBu
                 break;
             }
         }
+        if faults.failing.load(Ordering::SeqCst) {
+            for job in batch {
+                if let Some(done) = job.done {
+                    let _ = done.send(Err("injected write failure".into()));
+                }
+            }
+            continue;
+        }
         let mut orphans = Vec::new();
         let result = apply_batch(&mut conn, &batch, &mut orphans);
         if let Err(e) = &result {
             tracing::error!(error = %e, "database batch failed; retrying jobs one by one");
         }
-        match result {
-            Ok(()) => {
-                for job in batch {
-                    if let Some(done) = job.done {
-                        let _ = done.send(Ok(()));
-                    }
-                }
-            }
+        let acks: Vec<_> = match result {
+            Ok(()) => batch.into_iter().map(|job| (job, Ok(()))).collect(),
             Err(_) => {
                 // A bad op must not fail the good ones sharing its batch.
-                for job in batch {
-                    let r = apply_batch(&mut conn, std::slice::from_ref(&job), &mut orphans)
-                        .map_err(|e| e.to_string());
-                    if let Some(done) = job.done {
-                        let _ = done.send(r);
-                    }
-                }
+                batch
+                    .into_iter()
+                    .map(|job| {
+                        let r = apply_batch(&mut conn, std::slice::from_ref(&job), &mut orphans)
+                            .map_err(|e| e.to_string());
+                        (job, r)
+                    })
+                    .collect()
             }
-        }
+        };
+        // Files nothing references any more go before the writes are acknowledged:
+        // a delete's reply means its files are gone, and a later write that
+        // references the same bytes finds them missing and writes them again.
         for hash in orphans {
             let path = blobs.join(&hash);
             if let Err(e) = std::fs::remove_file(&path) {
                 if e.kind() != std::io::ErrorKind::NotFound {
                     tracing::warn!(error = %e, "cannot remove unreferenced upload");
                 }
+            }
+        }
+        for (job, r) in acks {
+            if let Some(done) = job.done {
+                let _ = done.send(r);
             }
         }
     }
@@ -152,7 +192,9 @@ pub(super) fn apply(
         }
         Op::UpdateSession(s) => {
             tx.prepare_cached(
-                "UPDATE sessions SET agent=?2, mode=?3, title=?4, cwd=?5, owner=?6, status=?7,
+                "UPDATE sessions SET agent=?2, mode=?3, title=?4, cwd=?5, owner=?6,
+                    status=CASE WHEN status IN ('killed', 'expired')
+                        AND ?7 NOT IN ('killed', 'expired') THEN status ELSE ?7 END,
                     overrides=?8, ttl_secs=?9, created_at=?10, updated_at=?11, last_active_at=?12,
                     message_count=?13, round_count=?14, input_tokens=?15, output_tokens=?16,
                     last_seq=MAX(last_seq, ?17)
@@ -208,6 +250,21 @@ pub(super) fn apply(
                 verdict.usage.input_tokens as i64,
                 verdict.usage.output_tokens as i64,
             ])?;
+            tx.prepare_cached("DELETE FROM partials WHERE turn_id = ?1")?
+                .execute([turn_id.as_str()])?;
+        }
+        Op::DiscardTurn(turn_id) => {
+            tx.prepare_cached("DELETE FROM turns WHERE turn_id = ?1 AND ended_at IS NULL")?
+                .execute([turn_id.as_str()])?;
+        }
+        Op::TurnPartial { turn_id, seq, text } => {
+            // Only while the turn is open (a piece flushed after its verdict is dropped).
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO partials (turn_id, seq, text)
+                 SELECT ?1, ?2, ?3 WHERE EXISTS
+                   (SELECT 1 FROM turns WHERE turn_id = ?1 AND ended_at IS NULL)",
+            )?
+            .execute(params![turn_id.as_str(), *seq as i64, text])?;
         }
         Op::AddUpload(u) => {
             tx.prepare_cached(
@@ -241,6 +298,10 @@ pub(super) fn apply(
             for h in rows {
                 orphan_candidates.push(h?);
             }
+            tx.execute(
+                "DELETE FROM partials WHERE turn_id IN (SELECT turn_id FROM turns WHERE session_id = ?1)",
+                [id],
+            )?;
             for table in ["messages", "turns", "uploads", "events"] {
                 tx.execute(&format!("DELETE FROM {table} WHERE session_id = ?1"), [id])?;
             }

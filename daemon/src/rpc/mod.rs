@@ -3,6 +3,7 @@
 
 mod admin;
 mod daemon;
+pub mod panic;
 mod session;
 mod subscribe;
 mod turn;

@@ -1,10 +1,14 @@
 //! A live session's entry: its record plus residency-related running state, all in
 //! one place so "is it idle?" and "unload it" are one atomic step under the map's lock.
+//! Its transitions (the session's state machine) are in `session_fsm.rs` and
+//! `turn_fsm.rs`; the store runs them through `Store::step`.
 
-use super::cancel::TokenRegistry;
-use super::record::SessionRecord;
+use super::event_writer::EventWriter;
+use super::{Caller, StoreError};
 use crate::agent::RequestResponse;
 use crate::events::EventHub;
+use crate::record::SessionRecord;
+use crate::turn::cancel::TokenRegistry;
 use sessiond_protocol::{
     EventEnvelope, PendingRequest, SessionInfo, TurnId, TurnInfo, TurnState, TurnVerdict,
 };
@@ -27,7 +31,7 @@ pub struct QueuedTurn {
 pub struct Pending {
     pub request: PendingRequest,
     /// The `request` event as first published, delivered again to returning subscribers.
-    pub envelope: Arc<EventEnvelope>,
+    pub envelope: Option<Arc<EventEnvelope>>,
 }
 
 /// The turn that is running.
@@ -79,9 +83,14 @@ pub struct Entry {
     /// Distinguishes this residency from an earlier or later load of the same session.
     pub incarnation: u64,
     pub hub: Arc<EventHub>,
+    /// Writes the hub's events to the history (bounded backlog, coalesced chunks).
+    pub writer: Arc<EventWriter>,
     pub tokens: TokenRegistry,
     pub turn: Option<RunningTurn>,
     pub queue: VecDeque<QueuedTurn>,
+    /// Prompts admitted whose turn record is being committed: they count against
+    /// `max_queued_turns` and keep the session from being idle.
+    pub admitting: usize,
     /// True while the session's turn runner task exists (from spawn until after it
     /// published the last `turn_complete`).
     pub busy: Busy,
@@ -90,14 +99,21 @@ pub struct Entry {
 }
 
 impl Entry {
-    pub fn new(rec: SessionRecord, incarnation: u64, hub: Arc<EventHub>) -> Entry {
+    pub fn new(
+        rec: SessionRecord,
+        incarnation: u64,
+        hub: Arc<EventHub>,
+        writer: Arc<EventWriter>,
+    ) -> Entry {
         Entry {
             rec,
             incarnation,
             hub,
+            writer,
             tokens: TokenRegistry::default(),
             turn: None,
             queue: VecDeque::new(),
+            admitting: 0,
             busy: Busy::default(),
             retiring: false,
         }
@@ -105,7 +121,35 @@ impl Entry {
 
     /// No running or queued turn, no pending request, no runner finishing up.
     pub fn is_idle(&self) -> bool {
-        self.turn.is_none() && self.queue.is_empty() && !*self.busy.borrow()
+        self.turn.is_none() && self.queue.is_empty() && self.admitting == 0 && !*self.busy.borrow()
+    }
+
+    /// Ownership precondition of every change a client asks for.
+    pub fn check_owner(&self, caller: &Caller) -> Result<(), StoreError> {
+        if caller.may_mutate(self.rec.owner.as_ref()) {
+            Ok(())
+        } else {
+            Err(StoreError::NotOwned(self.rec.id.clone()))
+        }
+    }
+
+    /// Called by `Store::step` with the envelopes of the events a transition just
+    /// published: a `request` keeps its envelope for returning subscribers.
+    pub fn published(&mut self, envs: &[Arc<EventEnvelope>]) {
+        let Some(turn) = self.turn.as_mut() else {
+            return;
+        };
+        for env in envs {
+            if let sessiond_protocol::Event::Request { request_id, .. } = &env.event {
+                if let Some(p) = turn
+                    .pending
+                    .iter_mut()
+                    .find(|p| &p.request.request_id == request_id)
+                {
+                    p.envelope = Some(env.clone());
+                }
+            }
+        }
     }
 
     pub fn pending_count(&self) -> u32 {

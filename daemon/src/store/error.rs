@@ -40,6 +40,10 @@ impl From<crate::persist::PersistError> for StoreError {
 
 impl From<StoreError> for ErrorObjectOwned {
     fn from(e: StoreError) -> Self {
+        if let StoreError::Internal(cause) = &e {
+            // The client gets the short message; the log keeps the cause.
+            tracing::error!(cause = %cause, "internal error");
+        }
         let msg = e.to_string();
         match &e {
             StoreError::NotFound(id) => rpc_error(

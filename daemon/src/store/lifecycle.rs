@@ -1,49 +1,22 @@
-//! Creating, loading, evicting, closing, killing, deleting and expiring sessions.
+//! Creating, loading, closing, killing, deleting and expiring sessions. Every change
+//! of residency holds the session's gate (`residency.rs`); every change of a live
+//! session is a transition run by `Store::step`.
 
-use super::entry::{info_from_record, QueuedTurn};
-use super::record::SessionRecord;
+use super::entry::info_from_record;
+use super::session_fsm::Retire;
 use super::{Caller, Store, StoreError};
 use crate::persist::Op;
+use crate::record::SessionRecord;
 use crate::util::{now_rfc3339, parse_time, random_id};
 use sessiond_protocol::params::NewSessionParams;
 use sessiond_protocol::{
-    CancelCause, CloseReason, Event, EventEnvelope, Evicted, Mode, SessionId, SessionInfo,
-    SessionStatus, StopReason, TurnId, TurnVerdict, Usage,
+    Event, EventEnvelope, Evicted, SessionId, SessionInfo, SessionStatus, TurnId, Usage,
 };
 use std::sync::Arc;
-use std::time::Duration;
 
-/// What retiring a live entry takes away and why.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Retire {
-    Close,
-    Kill,
-    Delete,
-    Shutdown,
-    Expire,
-}
-
-impl Retire {
-    fn cause(self) -> CancelCause {
-        match self {
-            Retire::Close | Retire::Delete | Retire::Expire => CancelCause::SessionRemoved,
-            Retire::Kill => CancelCause::AdminKill,
-            Retire::Shutdown => CancelCause::Shutdown,
-        }
-    }
-
-    /// The `session_closed` reason; `None` for a daemon stop, which does not close
-    /// the session and publishes nothing.
-    fn reason(self) -> Option<CloseReason> {
-        match self {
-            Retire::Close => Some(CloseReason::Closed),
-            Retire::Kill => Some(CloseReason::Killed),
-            Retire::Delete => Some(CloseReason::Deleted),
-            Retire::Expire => Some(CloseReason::Expired),
-            Retire::Shutdown => None,
-        }
-    }
-}
+/// The longest TTL accepted (100 years): longer ones are refused, and a configured
+/// default is capped to it, so no timestamp arithmetic can overflow.
+pub const MAX_TTL_SECS: u64 = 100 * 365 * 24 * 3600;
 
 impl Store {
     /// `session/new`.
@@ -77,6 +50,11 @@ impl Store {
             return Err(StoreError::InvalidParams(
                 "ttl_secs must be at least 1".into(),
             ));
+        }
+        if p.ttl_secs.is_some_and(|t| t > MAX_TTL_SECS) {
+            return Err(StoreError::InvalidParams(format!(
+                "ttl_secs must be at most {MAX_TTL_SECS}"
+            )));
         }
         let mode = p.mode.unwrap_or_default();
         // Evict first so the new session can take a freed slot.
@@ -129,20 +107,49 @@ impl Store {
 
     /// Makes a session live, loading it from the database if needed.
     pub(crate) async fn ensure_live(&self, id: &SessionId) -> Result<(), StoreError> {
-        if self.sessions.contains_key(id) {
+        self.ensure_live_for(None, id).await
+    }
+
+    /// As [`Store::ensure_live`], for a change `caller` asks for: a session the caller
+    /// may not change is not loaded (a refused call changes nothing).
+    pub(crate) async fn ensure_live_for(
+        &self,
+        caller: Option<&Caller>,
+        id: &SessionId,
+    ) -> Result<(), StoreError> {
+        if self.sessions.get(id).is_some_and(|e| !e.retiring) {
             return Ok(());
         }
         self.check_running()?;
+        // Waits for a teardown in progress, then sees what it left.
+        let _gate = self.gate(id).await;
+        if self.sessions.contains_key(id) {
+            return Ok(());
+        }
+        self.make_live(id, |rec| match caller {
+            Some(c) if !c.may_mutate(rec.owner.as_ref()) => Err(StoreError::NotOwned(id.clone())),
+            _ => Ok(()),
+        })
+        .await
+    }
+
+    /// Loads a stored session (the caller holds its gate and it is not live), if
+    /// `check` accepts its record.
+    async fn make_live(
+        &self,
+        id: &SessionId,
+        check: impl FnOnce(&SessionRecord) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
         let rec = self
             .db
             .get_session(id)
             .await?
             .ok_or_else(|| StoreError::NotFound(id.clone()))?;
-        let rec = self.expire_if_due(rec).await?;
+        let mut rec = self.expire_if_due(rec).await?;
         if rec.status.is_terminal() {
             return Err(StoreError::Terminated(id.clone(), rec.status));
         }
-        let mut rec = rec;
+        check(&rec)?;
         let history = self.load_history(&rec).await;
         self.reserve_live_slot()?;
         if let Err(e) = self.reserve_seqs(&mut rec).await {
@@ -178,6 +185,8 @@ impl Store {
     }
 
     /// `session/load`: make live, claim or take over, evict same-mode siblings.
+    /// The ownership check is part of the step that changes the owner (and of the
+    /// load itself, under the session's gate): of racing loads exactly one wins.
     pub async fn load(
         self: &Arc<Self>,
         caller: &Caller,
@@ -186,108 +195,57 @@ impl Store {
         keep_siblings: bool,
     ) -> Result<(SessionInfo, Vec<Evicted>), StoreError> {
         self.check_running()?;
-        // Ownership is checked before anything changes (also for non-live sessions).
-        let (owner, mode, status) = match self.sessions.get(id) {
-            Some(e) => (e.rec.owner.clone(), e.rec.mode, e.rec.status),
+        let may_load = |owner: Option<&sessiond_protocol::TuiId>| {
+            owner.is_none() || owner == caller.tui.as_ref() || take_over
+        };
+        // Refused early (nothing evicted) when it cannot succeed; decided below.
+        let mode = match self.sessions.get(id) {
+            Some(e) => e.rec.mode,
             None => {
                 let rec = self
                     .db
                     .get_session(id)
                     .await?
                     .ok_or_else(|| StoreError::NotFound(id.clone()))?;
-                (rec.owner, rec.mode, rec.status)
+                if rec.status.is_terminal() {
+                    return Err(StoreError::Terminated(id.clone(), rec.status));
+                }
+                if !may_load(rec.owner.as_ref()) {
+                    return Err(StoreError::NotOwned(id.clone()));
+                }
+                rec.mode
             }
         };
-        if status.is_terminal() {
-            return Err(StoreError::Terminated(id.clone(), status));
-        }
-        if owner.is_some() && owner != caller.tui && !take_over {
-            return Err(StoreError::NotOwned(id.clone()));
-        }
         let evicted = if keep_siblings {
             Vec::new()
         } else {
             self.evict_siblings(caller, mode, Some(id)).await
         };
-        self.ensure_live(id).await?;
-        if caller.tui.is_some() {
-            self.claim(caller, id).await?;
+        {
+            let _gate = self.gate(id).await;
+            self.check_running()?;
+            if !self.sessions.contains_key(id) {
+                self.make_live(id, |rec| {
+                    if may_load(rec.owner.as_ref()) {
+                        Ok(())
+                    } else {
+                        Err(StoreError::NotOwned(id.clone()))
+                    }
+                })
+                .await?;
+            }
+            let (moved, pending) = self.step(id, |e| e.claim(caller, take_over))?;
+            if let Some(previous) = moved {
+                self.unindex_owner(previous.as_ref(), id);
+                self.index_owner(caller.tui.as_ref(), id);
+                if let Err(e) = self.settle(pending).await {
+                    self.unindex_owner(caller.tui.as_ref(), id);
+                    self.index_owner(previous.as_ref(), id);
+                    return Err(e);
+                }
+            }
         }
         Ok((self.get(id).await?, evicted))
-    }
-
-    /// Moves ownership of a live session to the caller (claim or take-over).
-    async fn claim(&self, caller: &Caller, id: &SessionId) -> Result<(), StoreError> {
-        let commit = {
-            let mut e = self
-                .sessions
-                .get_mut(id)
-                .ok_or_else(|| StoreError::NotFound(id.clone()))?;
-            if e.rec.owner == caller.tui {
-                return Ok(());
-            }
-            let previous = e.rec.owner.clone();
-            e.rec.owner = caller.tui.clone();
-            e.rec.updated_at = now_rfc3339();
-            let commit = self.db.submit(vec![Op::UpdateSession(e.rec.clone())]);
-            e.hub.publish(Event::OwnerChanged {
-                owner_tui_id: caller.tui.clone(),
-                previous_owner_tui_id: previous.clone(),
-            });
-            self.unindex_owner(previous.as_ref(), id);
-            self.index_owner(caller.tui.as_ref(), id);
-            commit
-        };
-        commit.await?;
-        Ok(())
-    }
-
-    /// Unloads the caller's idle live sessions of `mode` (except `except`). The
-    /// idle check and the removal are one step under the entry's lock.
-    pub(crate) async fn evict_siblings(
-        &self,
-        caller: &Caller,
-        mode: Mode,
-        except: Option<&SessionId>,
-    ) -> Vec<Evicted> {
-        let Some(owner) = caller.tui.as_ref() else {
-            return Vec::new();
-        };
-        let candidates: Vec<SessionId> = match self.owned.get(owner) {
-            Some(set) => set.iter().cloned().collect(),
-            None => return Vec::new(),
-        };
-        let mut evicted = Vec::new();
-        let mut commits = Vec::new();
-        for id in candidates {
-            if Some(&id) == except {
-                continue;
-            }
-            let removed = self.sessions.remove_if(&id, |_, e| {
-                e.rec.owner.as_ref() == Some(owner)
-                    && e.rec.mode == mode
-                    && e.is_idle()
-                    && !e.retiring
-            });
-            if let Some((id, e)) = removed {
-                self.unindex_owner(Some(owner), &id);
-                self.release_live_slot();
-                let mut rec = e.rec.clone();
-                rec.last_seq = e.hub.last_seq().max(rec.last_seq) + 1;
-                commits.push(self.db.submit(vec![Op::UpdateSession(rec)]));
-                e.hub.close(CloseReason::Evicted);
-                evicted.push(Evicted {
-                    session_id: id,
-                    agent: e.rec.agent.clone(),
-                });
-            }
-        }
-        for c in commits {
-            if let Err(e) = c.await {
-                tracing::warn!(error = %e, "cannot persist an evicted session");
-            }
-        }
-        evicted
     }
 
     /// `session/get`: never waits for a running turn.
@@ -329,8 +287,10 @@ impl Store {
         let Some(last) = parse_time(&rec.last_active_at) else {
             return false;
         };
-        let deadline = last + chrono::Duration::seconds(ttl.min(i64::MAX as u64) as i64);
-        chrono::Utc::now() >= deadline
+        // Checked all the way: a TTL past the calendar's end never expires.
+        let secs = i64::try_from(ttl.min(MAX_TTL_SECS)).unwrap_or(i64::MAX);
+        let deadline = chrono::Duration::try_seconds(secs).and_then(|d| last.checked_add_signed(d));
+        deadline.is_some_and(|d| chrono::Utc::now() >= d)
     }
 
     /// Expires idle live sessions past their TTL. Called about once a second.
@@ -342,7 +302,11 @@ impl Store {
             .map(|e| e.key().clone())
             .collect();
         for id in due {
-            if let Err(e) = self.retire(&id, Retire::Expire).await {
+            // A session whose residency is changing right now is left for later.
+            let Some(_gate) = self.try_gate(&id) else {
+                continue;
+            };
+            if let Err(e) = self.retire(&id, Retire::Expire, None).await {
                 tracing::debug!(error = %e, "expiry skipped");
             }
         }
@@ -355,11 +319,12 @@ impl Store {
         caller: &Caller,
         id: &SessionId,
     ) -> Result<Option<TurnId>, StoreError> {
-        self.check_owner(caller, id).await?;
+        let _gate = self.gate(id).await;
         if !self.sessions.contains_key(id) {
+            self.check_owner(caller, id).await?;
             return Ok(None);
         }
-        self.retire(id, Retire::Close).await
+        self.retire(id, Retire::Close, Some(caller)).await
     }
 
     /// `session/delete`: as close, then remove transcript, turns, uploads and record.
@@ -368,9 +333,11 @@ impl Store {
         caller: &Caller,
         id: &SessionId,
     ) -> Result<(), StoreError> {
-        self.check_owner(caller, id).await?;
+        let _gate = self.gate(id).await;
         if self.sessions.contains_key(id) {
-            self.retire(id, Retire::Delete).await?;
+            self.retire(id, Retire::Delete, Some(caller)).await?;
+        } else {
+            self.check_owner(caller, id).await?;
         }
         self.db.write(vec![Op::DeleteSession(id.clone())]).await?;
         self.total
@@ -383,53 +350,61 @@ impl Store {
         Ok(())
     }
 
-    /// `admin/kill`: fire the token (cause `admin_kill`), persist `killed` before
-    /// unloading, unload. Returns whether it was killed now and the cancelled turn.
+    /// `admin/kill`: writes `killed` durably first, then fires the token (cause
+    /// `admin_kill`), ends queued turns and unloads. Under the session's gate, so no
+    /// load can bring it back. Returns whether it was killed now and the cancelled turn.
     pub async fn kill(
         self: &Arc<Self>,
         id: &SessionId,
     ) -> Result<(bool, Option<TurnId>), StoreError> {
-        let mut turn = None;
-        let was_live = self.sessions.contains_key(id);
-        if was_live {
-            match self.retire(id, Retire::Kill).await {
-                Ok(t) => turn = t,
-                // A concurrent close or delete took it away first.
-                Err(StoreError::NotFound(_)) => {}
-                Err(e) => return Err(e),
-            }
+        let _gate = self.gate(id).await;
+        if self.sessions.contains_key(id) {
+            let turn = self.retire(id, Retire::Kill, None).await?;
+            return Ok((true, turn));
         }
-        // Also when a concurrent close unloaded it first: the status must be stored.
         let mut rec = self
             .db
             .get_session(id)
             .await?
             .ok_or_else(|| StoreError::NotFound(id.clone()))?;
         if rec.status == SessionStatus::Killed {
-            return Ok((was_live, turn));
+            return Ok((false, None));
         }
         rec.status = SessionStatus::Killed;
         rec.updated_at = now_rfc3339();
         self.db.write(vec![Op::UpdateSession(rec)]).await?;
-        Ok((true, turn))
+        Ok((true, None))
+    }
+
+    /// Refuses new prompts from now on (a stop is coming, e.g. `admin/shutdown`'s
+    /// grace period); running and queued turns go on.
+    pub fn drain(&self) {
+        self.draining
+            .store(true, std::sync::atomic::Ordering::Release);
     }
 
     /// Graceful stop: every running turn ends with cause `shutdown`, every verdict is
     /// persisted, every subscription is closed.
     pub async fn shutdown(self: &Arc<Self>) {
+        self.drain();
         self.shutting_down
             .store(true, std::sync::atomic::Ordering::Release);
         let ids: Vec<SessionId> = self.sessions.iter().map(|e| e.key().clone()).collect();
         let all = ids.into_iter().map(|id| {
             let store = self.clone();
             async move {
-                let _ = store.retire(&id, Retire::Shutdown).await;
+                let _gate = store.gate(&id).await;
+                if store.sessions.contains_key(&id) {
+                    if let Err(e) = store.retire(&id, Retire::Shutdown, None).await {
+                        tracing::warn!(session_id = %id, error = %e, "cannot stop a session cleanly");
+                    }
+                }
             }
         });
         futures::future::join_all(all).await;
     }
 
-    /// Ownership check for a mutation, for live and non-live sessions.
+    /// Ownership check for a change to a session that is not live.
     pub(crate) async fn check_owner(
         &self,
         caller: &Caller,
@@ -450,124 +425,6 @@ impl Store {
         } else {
             Err(StoreError::NotOwned(id.clone()))
         }
-    }
-
-    /// Takes a live entry away: fire the running turn's token, end queued turns,
-    /// wait for the runner to finish, apply the status change durably, unload.
-    pub(crate) async fn retire(
-        self: &Arc<Self>,
-        id: &SessionId,
-        how: Retire,
-    ) -> Result<Option<TurnId>, StoreError> {
-        let cause = how.cause();
-        let (cancelled, dropped, mut busy, incarnation, hub) = {
-            let mut e = self
-                .sessions
-                .get_mut(id)
-                .ok_or_else(|| StoreError::NotFound(id.clone()))?;
-            // A teardown already in progress is joined: both wait for the runner below.
-            e.retiring = true;
-            let mut cancelled = None;
-            if let Some(slot) = e.tokens.current().cloned() {
-                if self.fire(&slot, cause) {
-                    cancelled = e.turn.as_ref().map(|t| t.turn_id.clone());
-                }
-            }
-            let dropped: Vec<QueuedTurn> = e.queue.drain(..).collect();
-            (
-                cancelled,
-                dropped,
-                e.busy.subscribe(),
-                e.incarnation,
-                e.hub.clone(),
-            )
-        };
-        // Queued turns never started: each still ends with exactly one turn_complete,
-        // published once its verdict is committed.
-        let verdicts: Vec<(TurnVerdict, _)> = dropped
-            .into_iter()
-            .map(|q| {
-                let verdict = TurnVerdict {
-                    turn_id: q.turn_id,
-                    stop_reason: StopReason::Cancelled,
-                    cancel_cause: Some(cause),
-                    error: None,
-                    usage: Usage::default(),
-                    content: String::new(),
-                };
-                (verdict, q.waiters)
-            })
-            .collect();
-        if !verdicts.is_empty() {
-            let ops = verdicts
-                .iter()
-                .map(|(v, _)| Op::FinishTurn {
-                    turn_id: v.turn_id.clone(),
-                    verdict: v.clone(),
-                })
-                .collect();
-            self.db.write(ops).await?;
-        }
-        for (verdict, waiters) in verdicts {
-            hub.publish(Event::TurnComplete {
-                verdict: verdict.clone(),
-            });
-            for w in waiters {
-                let _ = w.send(verdict.clone());
-            }
-        }
-        // The runner stops after the cancelled turn's verdict is persisted and published.
-        let wait = busy.wait_for(|b| !*b);
-        if tokio::time::timeout(Duration::from_secs(60), wait)
-            .await
-            .is_err()
-        {
-            tracing::warn!(session_id = %id, "turn did not stop within 60 s of its cancel");
-        }
-        drop(busy);
-        // Apply the status change durably, then unload (kill: durable before unload).
-        let removed = {
-            let Some(mut e) = self.sessions.get_mut(id) else {
-                return Ok(cancelled);
-            };
-            if e.incarnation != incarnation {
-                return Ok(cancelled);
-            }
-            match how {
-                Retire::Kill => e.rec.status = SessionStatus::Killed,
-                Retire::Expire => e.rec.status = SessionStatus::Expired,
-                _ => {}
-            }
-            // Stopping the daemon is not a change to the session.
-            if !matches!(how, Retire::Shutdown) {
-                e.rec.updated_at = now_rfc3339();
-            }
-            // Every retirement but a stop ends with one more event, `session_closed`.
-            let closing_event = u64::from(how.reason().is_some());
-            e.rec.last_seq = e.rec.last_seq.max(e.hub.last_seq() + closing_event);
-            self.db.submit(vec![Op::UpdateSession(e.rec.clone())])
-        };
-        removed.await?;
-        if let Some((_, e)) = self
-            .sessions
-            .remove_if(id, |_, e| e.incarnation == incarnation)
-        {
-            self.unindex_owner(e.rec.owner.as_ref(), id);
-            self.release_live_slot();
-            match how.reason() {
-                Some(reason) => e.hub.close(reason),
-                None => {
-                    e.hub.close_quietly();
-                    let release = Op::ReleaseSeq {
-                        session_id: id.clone(),
-                        last: e.hub.last_seq(),
-                        held: None,
-                    };
-                    self.db.write(vec![release]).await?;
-                }
-            }
-        }
-        Ok(cancelled)
     }
 }
 

@@ -2,39 +2,54 @@
 //! with ownership, same-mode sibling eviction, limits and the lifecycle of sessions.
 //!
 //! Rules (see docs/architecture.md): everything that decides whether a session is
-//! idle lives in its one [`Entry`]; checks and changes happen under that entry's map
-//! lock and never across an `.await`; writes that must be ordered are queued to the
-//! database while the lock is held and awaited after it is released.
+//! idle lives in its one [`Entry`], a state machine whose transitions are the only
+//! changes to a live session; [`Store::step`] is the only code that runs them, under
+//! the entry's map lock and never across an `.await`, queuing their writes in lock
+//! order and handing back the commit to await after the lock is released. Changes
+//! of residency (load, unload, kill or delete) go through the session's gate.
 
-pub mod cancel;
 pub mod entry;
 pub mod error;
+pub mod event_writer;
+mod host;
 mod lifecycle;
 pub mod list;
 pub mod overrides;
-pub mod record;
 mod rename;
+pub mod residency;
 pub mod retention;
+mod retire;
+pub mod session_fsm;
 pub mod stats;
+pub mod step;
+pub mod turn_fsm;
 mod turns;
 
+pub use crate::record;
+pub use crate::turn::cancel;
+
+#[cfg(test)]
+mod backlog_tests;
 #[cfg(test)]
 mod model_tests;
+#[cfg(test)]
+mod upload_race_tests;
 
 pub use entry::Entry;
 pub use error::StoreError;
-pub use lifecycle::cut_title;
+pub use lifecycle::{cut_title, MAX_TTL_SECS};
 pub use list::ListFilter;
 pub use turns::{Accepted, PromptRequest};
 
 use crate::agent::Agents;
 use crate::events::EventHub;
 use crate::persist::{Db, Op};
+use crate::record::SessionRecord;
 use cancel::CancelSlot;
 use dashmap::DashMap;
-use record::SessionRecord;
+use event_writer::EventWriter;
 use sessiond_config::Config;
-use sessiond_protocol::{CancelCause, Event, EventEnvelope, SessionId, TuiId};
+use sessiond_protocol::{CancelCause, EventEnvelope, SessionId, TuiId};
 use stats::Stats;
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -67,6 +82,8 @@ pub struct Store {
     pub(crate) sessions: DashMap<SessionId, Entry>,
     /// Live sessions by owner: a hint for eviction (the entry is the truth).
     owned: DashMap<TuiId, HashSet<SessionId>>,
+    /// Residency gates of sessions being loaded or unloaded (see `residency.rs`).
+    gates: DashMap<SessionId, Arc<tokio::sync::Mutex<()>>>,
     pub(crate) db: Db,
     pub(crate) agents: Arc<Agents>,
     pub(crate) cfg: Arc<Config>,
@@ -77,6 +94,8 @@ pub struct Store {
     live: AtomicUsize,
     total: AtomicU64,
     shutting_down: AtomicBool,
+    /// New prompts are refused (`SHUTTING_DOWN`): a stop is coming.
+    draining: AtomicBool,
     pub stats: Stats,
 }
 
@@ -91,6 +110,7 @@ impl Store {
         Arc::new(Store {
             sessions: DashMap::new(),
             owned: DashMap::new(),
+            gates: DashMap::new(),
             db,
             agents,
             cfg,
@@ -100,6 +120,7 @@ impl Store {
             live: AtomicUsize::new(0),
             total: AtomicU64::new(total_sessions),
             shutting_down: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
             stats: Stats::default(),
         })
     }
@@ -201,54 +222,30 @@ impl Store {
         Ok(())
     }
 
-    /// A hub for a session being loaded, primed with its persisted recent events.
-    /// Its sink appends every event to the history without waiting for the commit,
-    /// keeps the durable seq reservation at least half a block ahead (in the same
-    /// transaction as the event), and gives the unused reservation back with the
-    /// final `session_closed`. See docs/persistence.md.
-    fn new_hub(&self, rec: &SessionRecord, history: Vec<EventEnvelope>) -> Arc<EventHub> {
-        let db = self.db.clone();
-        let keep = self.cfg.event_window as u64;
-        let held = AtomicU64::new(rec.seq_reserved);
-        let sink: crate::events::EventSink = Box::new(move |env: &EventEnvelope| {
-            let body = match serde_json::to_string(env) {
-                Ok(body) => body,
-                Err(e) => return tracing::warn!(error = %e, "cannot serialise event"),
-            };
-            let mut ops = Vec::with_capacity(2);
-            if env.seq + SEQ_BLOCK / 2 > held.load(Ordering::Acquire) {
-                let upto = env.seq + SEQ_BLOCK;
-                if held.fetch_max(upto, Ordering::AcqRel) < upto {
-                    ops.push(Op::ReserveSeq {
-                        session_id: env.session_id.clone(),
-                        upto,
-                        strict: false,
-                    });
-                }
-            }
-            ops.push(Op::AppendEvent {
-                session_id: env.session_id.clone(),
-                seq: env.seq,
-                body,
-                keep,
-            });
-            if matches!(env.event, Event::SessionClosed { .. }) {
-                ops.push(Op::ReleaseSeq {
-                    session_id: env.session_id.clone(),
-                    last: env.seq,
-                    held: Some(held.load(Ordering::Acquire)),
-                });
-            }
-            db.write_detached(ops);
-        });
-        Arc::new(EventHub::new(
+    /// A hub for a session being loaded, primed with its persisted recent events,
+    /// and the writer that appends every event it publishes to the history (see
+    /// `event_writer.rs` and docs/persistence.md).
+    fn new_hub(
+        &self,
+        rec: &SessionRecord,
+        history: Vec<EventEnvelope>,
+    ) -> (Arc<EventHub>, Arc<EventWriter>) {
+        let writer = Arc::new(EventWriter::new(
+            self.db.clone(),
+            self.cfg.event_window as u64,
+            rec.seq_reserved,
+        ));
+        let w = writer.clone();
+        let sink: crate::events::EventSink = Box::new(move |env: &EventEnvelope| w.on_event(env));
+        let hub = Arc::new(EventHub::new(
             rec.id.clone(),
             rec.last_seq,
             history,
             self.cfg.event_window,
             self.cfg.subscriber_buffer,
             Some(sink),
-        ))
+        ));
+        (hub, writer)
     }
 
     /// Inserts a loaded or new record as a live entry (the caller reserved a slot).
@@ -259,7 +256,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let id = rec.id.clone();
         let owner = rec.owner.clone();
-        let hub = self.new_hub(&rec, history);
+        let (hub, writer) = self.new_hub(&rec, history);
         let inc = self.incarnation.fetch_add(1, Ordering::Relaxed) + 1;
         match self.sessions.entry(id.clone()) {
             dashmap::mapref::entry::Entry::Occupied(_) => {
@@ -267,7 +264,7 @@ impl Store {
                 self.release_live_slot();
             }
             dashmap::mapref::entry::Entry::Vacant(v) => {
-                v.insert(Entry::new(rec, inc, hub));
+                v.insert(Entry::new(rec, inc, hub, writer));
                 self.index_owner(owner.as_ref(), &id);
             }
         }

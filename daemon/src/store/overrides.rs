@@ -3,10 +3,8 @@
 
 use super::{Caller, Store, StoreError};
 use crate::agent::Agents;
-use crate::persist::Op;
-use crate::util::now_rfc3339;
 use sessiond_protocol::params::OverridesPatch;
-use sessiond_protocol::{Event, Overrides, Patch, SessionId};
+use sessiond_protocol::{Overrides, Patch, SessionId};
 use std::sync::Arc;
 
 fn check_text(field: &str, v: &str) -> Result<(), StoreError> {
@@ -97,26 +95,10 @@ impl Store {
         patch: &OverridesPatch,
     ) -> Result<Overrides, StoreError> {
         self.check_owner(caller, id).await?;
-        self.ensure_live(id).await?;
-        let (merged, commit) = {
-            let mut e = self
-                .sessions
-                .get_mut(id)
-                .ok_or_else(|| StoreError::NotFound(id.clone()))?;
-            if !caller.may_mutate(e.rec.owner.as_ref()) {
-                return Err(StoreError::NotOwned(id.clone()));
-            }
-            let merged = merge(&e.rec.overrides, patch, &self.agents)?;
-            e.rec.overrides = merged.clone();
-            e.rec.updated_at = now_rfc3339();
-            let commit = self.db.submit(vec![Op::UpdateSession(e.rec.clone())]);
-            e.hub.publish(Event::OverridesChanged {
-                overrides: merged.clone(),
-            });
-            (merged, commit)
-        };
-        commit.await?;
-        Ok(merged)
+        self.ensure_live_for(Some(caller), id).await?;
+        let agents = self.agents.clone();
+        self.apply(id, |e| e.configure(caller, patch, &agents))
+            .await
     }
 }
 

@@ -2,9 +2,7 @@
 
 use super::lifecycle::cut_title;
 use super::{Caller, Store, StoreError};
-use crate::persist::Op;
-use crate::util::now_rfc3339;
-use sessiond_protocol::{Event, SessionId, SessionInfo};
+use sessiond_protocol::{SessionId, SessionInfo};
 use std::sync::Arc;
 
 /// Checks a title as `session/new` does and cuts it to its stored form.
@@ -17,34 +15,16 @@ pub(crate) fn check_title(title: &str) -> Result<String, StoreError> {
 
 impl Store {
     /// `session/rename`: owner only; loads the session (like configure) so the change
-    /// and its `title_changed` event happen in one step under the entry's lock.
+    /// and its `title_changed` event are one transition.
     pub async fn rename(
         self: &Arc<Self>,
         caller: &Caller,
         id: &SessionId,
         title: &str,
     ) -> Result<SessionInfo, StoreError> {
-        let title = check_title(title)?;
+        check_title(title)?;
         self.check_owner(caller, id).await?;
-        self.ensure_live(id).await?;
-        let (info, commit) = {
-            let mut e = self
-                .sessions
-                .get_mut(id)
-                .ok_or_else(|| StoreError::NotFound(id.clone()))?;
-            if !caller.may_mutate(e.rec.owner.as_ref()) {
-                return Err(StoreError::NotOwned(id.clone()));
-            }
-            if e.rec.status.is_terminal() {
-                return Err(StoreError::Terminated(id.clone(), e.rec.status));
-            }
-            e.rec.title = Some(title.clone());
-            e.rec.updated_at = now_rfc3339();
-            let commit = self.db.submit(vec![Op::UpdateSession(e.rec.clone())]);
-            e.hub.publish(Event::TitleChanged { title });
-            (e.info(), commit)
-        };
-        commit.await?;
-        Ok(info)
+        self.ensure_live_for(Some(caller), id).await?;
+        self.apply(id, |e| e.rename(caller, title)).await
     }
 }

@@ -1,11 +1,12 @@
-//! Turn admission, cancel and answers to the agent's questions.
+//! `session/prompt` (admission in two steps around the commit of the turn record),
+//! `session/cancel` and `session/respond`, each through the turn transitions.
 
 use super::entry::QueuedTurn;
 use super::{Caller, Store, StoreError};
 use crate::persist::Op;
-use crate::store::record::TurnRecord;
+use crate::record::TurnRecord;
 use crate::util::{now_rfc3339, random_id};
-use sessiond_protocol::{CancelCause, Event, RequestId, SessionId, TurnId, TurnVerdict};
+use sessiond_protocol::{RequestId, SessionId, TurnId, TurnVerdict};
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
@@ -26,8 +27,10 @@ pub struct PromptRequest {
 }
 
 impl Store {
-    /// `session/prompt`: loads the session if needed, queues the turn (durably),
-    /// starts the session's runner if none runs.
+    /// `session/prompt`: loads the session if needed (only for a caller that may
+    /// prompt it), admits the turn and commits its record, then queues it and
+    /// starts the session's runner if none runs. A failed commit leaves the session
+    /// as it was; a session taken away in between is loaded again.
     pub async fn prompt(
         self: &Arc<Self>,
         caller: &Caller,
@@ -37,105 +40,69 @@ impl Store {
         if req.text.trim().is_empty() && req.attachments.is_empty() {
             return Err(StoreError::InvalidParams("prompt text is empty".into()));
         }
+        if self.draining.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(StoreError::ShuttingDown);
+        }
         self.check_owner(caller, id).await?;
         if !req.attachments.is_empty() {
             self.check_attachments(id, &req.attachments).await?;
         }
-        // An eviction may unload the session between loading it and queuing, and a
-        // close in progress finishes its unload first; then the session is loaded
-        // again. Bounded: a close waits for its turn to stop, which is quick.
-        for attempt in 0..1000u32 {
-            self.ensure_live(id).await?;
-            match self.try_enqueue(caller, id, &req)? {
-                Some((accepted, commit, spawn)) => {
-                    commit.await?;
-                    if let Some(incarnation) = spawn {
-                        crate::turn::runner::spawn(self.clone(), id.clone(), incarnation);
-                    }
-                    return Ok(accepted);
-                }
-                None if attempt < 8 => tokio::task::yield_now().await,
-                None => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
-            }
-        }
-        Err(StoreError::Internal("session kept being unloaded".into()))
-    }
-
-    #[allow(clippy::type_complexity)]
-    fn try_enqueue(
-        &self,
-        caller: &Caller,
-        id: &SessionId,
-        req: &PromptRequest,
-    ) -> Result<Option<(Accepted, crate::persist::Commit, Option<u64>)>, StoreError> {
-        let Some(mut e) = self.sessions.get_mut(id) else {
-            return Ok(None);
-        };
-        if e.retiring {
-            return Ok(None);
-        }
-        if !caller.may_mutate(e.rec.owner.as_ref()) {
-            return Err(StoreError::NotOwned(id.clone()));
-        }
-        if e.rec.status.is_terminal() {
-            return Err(StoreError::Terminated(id.clone(), e.rec.status));
-        }
-        let max = self.cfg.max_queued_turns;
-        let running = e.turn.is_some() || *e.busy.borrow();
-        if running && !req.interrupt && e.queue.len() >= max {
-            return Err(StoreError::Busy(id.clone(), e.queue.len()));
-        }
-        let turn_id = TurnId(random_id("turn_", 12));
-        let (tx, rx) = if req.wait {
-            let (tx, rx) = oneshot::channel();
-            (Some(tx), Some(rx))
-        } else {
-            (None, None)
-        };
-        let queued = QueuedTurn {
-            turn_id: turn_id.clone(),
-            text: req.text.clone(),
-            attachments: req.attachments.clone(),
-            waiters: tx.into_iter().collect(),
-        };
-        let queued_behind = if req.interrupt {
-            if let Some(slot) = e.tokens.current().cloned() {
-                self.fire(&slot, CancelCause::Superseded);
-            }
-            e.queue.push_front(queued);
-            u32::from(running)
-        } else {
-            e.queue.push_back(queued);
-            u32::from(running) + e.queue.len() as u32 - 1
-        };
-        let now = now_rfc3339();
-        e.rec.last_active_at = now.clone();
-        e.rec.updated_at = now.clone();
-        let commit = self.db.submit(vec![
-            Op::StartTurn(TurnRecord {
+        // Bounded: a teardown holds the gate that `ensure_live_for` waits on, and
+        // finishes in bounded time.
+        for _ in 0..100u32 {
+            self.ensure_live_for(Some(caller), id).await?;
+            let turn_id = TurnId(random_id("turn_", 12));
+            let record = TurnRecord {
                 turn_id: turn_id.0.clone(),
                 session_id: id.clone(),
                 generation: 0,
                 prompt: req.text.clone(),
-                started_at: now,
-            }),
-            Op::UpdateSession(e.rec.clone()),
-        ]);
-        let spawn = if *e.busy.borrow() {
-            None
-        } else {
-            e.busy.send_replace(true);
-            Some(e.incarnation)
-        };
-        Ok(Some((
-            Accepted {
-                turn_id,
-                queued_behind,
-                verdict: rx,
-            },
-            commit,
-            spawn,
-        )))
+                started_at: now_rfc3339(),
+            };
+            let max = self.cfg.max_queued_turns;
+            let admitted = self.step(id, |e| {
+                let incarnation = e.incarnation;
+                Ok(e.admit(caller, record, max)?.map(|()| incarnation))
+            });
+            let (incarnation, pending) = match admitted {
+                Ok(a) => a,
+                // Unloaded or being taken away meanwhile: load it again.
+                Err(StoreError::NotFound(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            self.settle(pending).await?;
+            let (tx, rx) = if req.wait {
+                let (tx, rx) = oneshot::channel();
+                (Some(tx), Some(rx))
+            } else {
+                (None, None)
+            };
+            let queued = QueuedTurn {
+                turn_id: turn_id.clone(),
+                text: req.text.clone(),
+                attachments: req.attachments.clone(),
+                waiters: tx.into_iter().collect(),
+            };
+            let interrupt = req.interrupt;
+            match self.step(id, |e| Ok(e.enqueue(incarnation, queued, interrupt))) {
+                Ok((Some((queued_behind, spawn)), _detached)) => {
+                    if spawn {
+                        crate::turn::runner::spawn(self.clone(), id.clone(), incarnation);
+                    }
+                    return Ok(Accepted {
+                        turn_id,
+                        queued_behind,
+                        verdict: rx,
+                    });
+                }
+                Ok((None, _)) | Err(_) => {
+                    if let Err(e) = self.db.write(vec![Op::DiscardTurn(turn_id)]).await {
+                        tracing::warn!(session_id = %id, error = %e, "cannot discard a turn record");
+                    }
+                }
+            }
+        }
+        Err(StoreError::Internal("session kept being unloaded".into()))
     }
 
     async fn check_attachments(&self, id: &SessionId, refs: &[String]) -> Result<(), StoreError> {
@@ -158,21 +125,12 @@ impl Store {
         caller: &Caller,
         id: &SessionId,
     ) -> Result<(bool, Option<TurnId>), StoreError> {
-        self.check_owner(caller, id).await?;
-        let Some(e) = self.sessions.get(id) else {
-            return Ok((false, None));
-        };
-        if !caller.may_mutate(e.rec.owner.as_ref()) {
-            return Err(StoreError::NotOwned(id.clone()));
-        }
-        let (Some(slot), Some(turn)) = (e.tokens.current(), e.turn.as_ref()) else {
-            return Ok((false, None));
-        };
-        if self.fire(slot, CancelCause::ClientRpc) {
-            Ok((true, Some(turn.turn_id.clone())))
-        } else {
-            // Already cancelled by someone else: nothing new happened.
-            Ok((false, Some(turn.turn_id.clone())))
+        match self.apply(id, |e| e.cancel(caller)).await {
+            Err(StoreError::NotFound(_)) => {
+                self.check_owner(caller, id).await?;
+                Ok((false, None))
+            }
+            r => r,
         }
     }
 
@@ -184,47 +142,16 @@ impl Store {
         request_id: Option<RequestId>,
         response: serde_json::Value,
     ) -> Result<u32, StoreError> {
-        self.check_owner(caller, id).await?;
-        let mut e = self
-            .sessions
-            .get_mut(id)
-            .ok_or_else(|| StoreError::NoPendingRequest(id.clone()))?;
-        if !caller.may_mutate(e.rec.owner.as_ref()) {
-            return Err(StoreError::NotOwned(id.clone()));
+        match self
+            .apply(id, |e| e.respond(caller, request_id, response))
+            .await
+        {
+            Err(StoreError::NotFound(_)) => {
+                self.check_owner(caller, id).await?;
+                Err(StoreError::NoPendingRequest(id.clone()))
+            }
+            r => r,
         }
-        let hub = e.hub.clone();
-        let Some(turn) = e.turn.as_mut() else {
-            return Err(StoreError::NoPendingRequest(id.clone()));
-        };
-        let idx = match &request_id {
-            Some(rid) => turn
-                .pending
-                .iter()
-                .position(|p| &p.request.request_id == rid)
-                .ok_or_else(|| StoreError::NoPendingRequest(id.clone()))?,
-            None => match turn.pending.len() {
-                0 => return Err(StoreError::NoPendingRequest(id.clone())),
-                1 => 0,
-                n => {
-                    return Err(StoreError::InvalidParams(format!(
-                        "{n} requests are pending: name one with request_id"
-                    )))
-                }
-            },
-        };
-        let pending = turn.pending.remove(idx);
-        let rid = pending.request.request_id.clone();
-        let _ = turn.responses.send(crate::agent::RequestResponse {
-            request_id: rid.clone(),
-            response: response.clone(),
-        });
-        let remaining = turn.pending.len() as u32;
-        hub.publish(Event::RequestResolved {
-            request_id: rid,
-            response,
-            by_tui_id: caller.tui.clone(),
-        });
-        Ok(remaining)
     }
 
     /// Pending request events of a session, to deliver again to a returning subscriber.
@@ -232,9 +159,12 @@ impl Store {
         self.sessions
             .get(id)
             .and_then(|e| {
-                e.turn
-                    .as_ref()
-                    .map(|t| t.pending.iter().map(|p| p.envelope.clone()).collect())
+                e.turn.as_ref().map(|t| {
+                    t.pending
+                        .iter()
+                        .filter_map(|p| p.envelope.clone())
+                        .collect()
+                })
             })
             .unwrap_or_default()
     }

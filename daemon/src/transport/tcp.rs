@@ -59,6 +59,7 @@ pub async fn serve(
 ) {
     let builder = jsonrpsee::server::Server::builder()
         .set_config(server_config(d.cfg.max_upload_bytes))
+        .set_rpc_middleware(crate::rpc::panic::middleware())
         .to_service_builder();
     loop {
         let (stream, peer) = tokio::select! {

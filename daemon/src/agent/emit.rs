@@ -1,21 +1,45 @@
 //! What an agent publishes through: chunks, thoughts, tool calls, requests, usage.
+//! The agent sees only [`Emitter`], which accumulates the reply and hands every
+//! event to a narrow [`TurnSink`] owned by the turn; it knows nothing of the store.
 //! Publishing is synchronous and never waits on a subscriber.
 
 use crate::events::EventHub;
-use crate::store::entry::Pending;
-use crate::store::Store;
-use sessiond_protocol::{Event, PendingRequest, RequestId, RequestKind, SessionId, TurnId, Usage};
+use sessiond_protocol::{Event, PendingRequest, RequestId, RequestKind, TurnId, Usage};
 use std::sync::{Arc, Mutex};
+
+/// Where a turn's events go. The store's sink registers requests as pending in
+/// the session; [`HubSink`] only publishes (provider tests).
+pub trait TurnSink: Send + Sync {
+    /// Publishes an event of the turn (chunk, thought, tool call, tool result).
+    fn publish(&self, event: Event);
+    /// Makes `request` pending on the turn and publishes its `request` event.
+    fn request(&self, request: PendingRequest);
+}
+
+/// A sink that publishes straight to a hub, without a session around it.
+pub struct HubSink(pub Arc<EventHub>);
+
+impl TurnSink for HubSink {
+    fn publish(&self, event: Event) {
+        self.0.publish(event);
+    }
+
+    fn request(&self, r: PendingRequest) {
+        self.0.publish(Event::Request {
+            turn_id: r.turn_id,
+            request_id: r.request_id,
+            kind: r.kind,
+            prompt: r.prompt,
+            options: r.options,
+        });
+    }
+}
 
 /// Publishes one turn's events and accumulates its reply and usage.
 #[derive(Clone)]
 pub struct Emitter {
-    /// `None` for an emitter outside a store (provider tests): requests are only published.
-    store: Option<Arc<Store>>,
-    session_id: SessionId,
-    incarnation: u64,
     turn_id: TurnId,
-    hub: Arc<EventHub>,
+    sink: Arc<dyn TurnSink>,
     acc: Arc<Mutex<Accumulated>>,
 }
 
@@ -28,33 +52,18 @@ pub struct Accumulated {
 }
 
 impl Emitter {
-    pub(crate) fn new(
-        store: Arc<Store>,
-        session_id: SessionId,
-        incarnation: u64,
-        turn_id: TurnId,
-        hub: Arc<EventHub>,
-    ) -> Emitter {
+    /// An emitter for `turn_id` publishing into `sink`.
+    pub fn new(turn_id: TurnId, sink: Arc<dyn TurnSink>) -> Emitter {
         Emitter {
-            store: Some(store),
-            session_id,
-            incarnation,
             turn_id,
-            hub,
+            sink,
             acc: Arc::new(Mutex::new(Accumulated::default())),
         }
     }
 
     /// An emitter that publishes to `hub` without a store (for testing providers).
     pub fn detached(turn_id: TurnId, hub: Arc<EventHub>) -> Emitter {
-        Emitter {
-            store: None,
-            session_id: hub.session_id().clone(),
-            incarnation: 0,
-            turn_id,
-            hub,
-            acc: Arc::new(Mutex::new(Accumulated::default())),
-        }
+        Emitter::new(turn_id, Arc::new(HubSink(hub)))
     }
 
     fn acc(&self) -> std::sync::MutexGuard<'_, Accumulated> {
@@ -76,7 +85,7 @@ impl Emitter {
             return;
         }
         self.acc().content.push_str(&text);
-        self.hub.publish(Event::AgentMessageChunk {
+        self.sink.publish(Event::AgentMessageChunk {
             turn_id: self.turn_id.clone(),
             text,
         });
@@ -84,14 +93,14 @@ impl Emitter {
 
     /// A piece of the agent's reasoning (not part of the reply).
     pub fn thought(&self, text: String) {
-        self.hub.publish(Event::AgentThoughtChunk {
+        self.sink.publish(Event::AgentThoughtChunk {
             turn_id: self.turn_id.clone(),
             text,
         });
     }
 
     pub fn tool_call(&self, tool_call_id: String, name: String, input: serde_json::Value) {
-        self.hub.publish(Event::ToolCall {
+        self.sink.publish(Event::ToolCall {
             turn_id: self.turn_id.clone(),
             tool_call_id,
             name,
@@ -105,7 +114,7 @@ impl Emitter {
             other => other.to_string(),
         };
         self.acc().tool_messages.push(text);
-        self.hub.publish(Event::ToolResult {
+        self.sink.publish(Event::ToolResult {
             turn_id: self.turn_id.clone(),
             tool_call_id,
             output,
@@ -119,8 +128,8 @@ impl Emitter {
     }
 
     /// Asks the client a question; the answer arrives on the turn's response channel.
-    /// The `request` event is published under the session's entry lock, so a
-    /// subscriber that comes back sees it exactly while it is pending.
+    /// The sink makes it pending and publishes it in one step, so a subscriber that
+    /// comes back sees it exactly while it is pending.
     pub fn request(
         &self,
         request_id: RequestId,
@@ -128,44 +137,12 @@ impl Emitter {
         prompt: String,
         options: serde_json::Value,
     ) {
-        let Some(store) = &self.store else {
-            self.hub.publish(Event::Request {
-                turn_id: self.turn_id.clone(),
-                request_id,
-                kind,
-                prompt,
-                options,
-            });
-            return;
-        };
-        let Some(mut e) = store.sessions.get_mut(&self.session_id) else {
-            return;
-        };
-        if e.incarnation != self.incarnation {
-            return;
-        }
-        let hub = e.hub.clone();
-        let Some(turn) = e.turn.as_mut() else {
-            return;
-        };
-        if turn.turn_id != self.turn_id {
-            return;
-        }
-        let request = PendingRequest {
-            turn_id: self.turn_id.clone(),
-            request_id: request_id.clone(),
-            kind,
-            prompt: prompt.clone(),
-            options: options.clone(),
-        };
-        if let Some(envelope) = hub.publish(Event::Request {
+        self.sink.request(PendingRequest {
             turn_id: self.turn_id.clone(),
             request_id,
             kind,
             prompt,
             options,
-        }) {
-            turn.pending.push(Pending { request, envelope });
-        }
+        });
     }
 }

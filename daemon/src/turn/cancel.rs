@@ -1,4 +1,4 @@
-//! Generation-tagged cancel tokens with a recorded cause.
+//! Generation-tagged cancel tokens with a recorded cause (one per running turn).
 //!
 //! The cause is stored before the token fires, exactly once: a second `fire` is a
 //! no-op and returns false, so a turn can never be cancelled twice or without cause.

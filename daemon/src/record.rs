@@ -1,5 +1,5 @@
-//! The persisted part of a session: everything in `SessionInfo` that is not derived
-//! from the running state.
+//! Records as stored: sessions, transcript messages, uploads and turns. A neutral
+//! module shared by the store (which keeps them in memory) and persist (which writes them).
 
 use sessiond_protocol::{Mode, Overrides, SessionId, SessionStatus, TuiId, Usage};
 

@@ -1,0 +1,133 @@
+//! A handler that panics answers `-32603 internal error` (and logs a line with the
+//! method) instead of leaving the call unanswered: an RPC middleware every
+//! transport installs.
+
+use futures::FutureExt;
+use jsonrpsee::core::middleware::{Batch, Notification, RpcServiceBuilder, RpcServiceT};
+use jsonrpsee::server::MethodResponse;
+use jsonrpsee::types::{ErrorObject, Id, Request};
+use sessiond_protocol::error::codes;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+
+/// The middleware stack of every transport.
+pub fn middleware() -> RpcServiceBuilder<
+    tower::layer::util::Stack<
+        tower::layer::LayerFn<fn(S0) -> CatchPanic<S0>>,
+        tower::layer::util::Identity,
+    >,
+> {
+    RpcServiceBuilder::new().layer_fn(CatchPanic as fn(S0) -> CatchPanic<S0>)
+}
+
+/// The inner service type the middleware wraps.
+pub type S0 = jsonrpsee::server::middleware::rpc::RpcService;
+
+fn internal(id: Id<'static>, method: &str) -> MethodResponse {
+    tracing::error!(method, "an rpc handler panicked");
+    MethodResponse::error(
+        id,
+        ErrorObject::owned(codes::INTERNAL_ERROR, "internal error", None::<()>),
+    )
+}
+
+/// Catches a panic of the wrapped service's calls.
+#[derive(Clone)]
+pub struct CatchPanic<S>(pub S);
+
+impl<S> RpcServiceT for CatchPanic<S>
+where
+    S: RpcServiceT<
+            MethodResponse = MethodResponse,
+            BatchResponse = MethodResponse,
+            NotificationResponse = MethodResponse,
+        > + Send
+        + Sync
+        + Clone
+        + 'static,
+{
+    type MethodResponse = MethodResponse;
+    type NotificationResponse = MethodResponse;
+    type BatchResponse = MethodResponse;
+
+    fn call<'a>(&self, req: Request<'a>) -> impl Future<Output = MethodResponse> + Send + 'a {
+        let id = req.id().into_owned();
+        let method = req.method_name().to_owned();
+        let fut = self.0.call(req);
+        async move {
+            AssertUnwindSafe(fut)
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| internal(id, &method))
+        }
+    }
+
+    fn batch<'a>(&self, batch: Batch<'a>) -> impl Future<Output = MethodResponse> + Send + 'a {
+        let fut = self.0.batch(batch);
+        async move {
+            AssertUnwindSafe(fut)
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| internal(Id::Null, "batch"))
+        }
+    }
+
+    fn notification<'a>(
+        &self,
+        n: Notification<'a>,
+    ) -> impl Future<Output = MethodResponse> + Send + 'a {
+        let method = n.method_name().to_owned();
+        let fut = self.0.notification(n);
+        async move {
+            AssertUnwindSafe(fut)
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| {
+                    tracing::error!(method, "an rpc notification handler panicked");
+                    MethodResponse::notification()
+                })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A service whose every call panics.
+    #[derive(Clone)]
+    struct Boom;
+
+    impl RpcServiceT for Boom {
+        type MethodResponse = MethodResponse;
+        type NotificationResponse = MethodResponse;
+        type BatchResponse = MethodResponse;
+
+        fn call<'a>(&self, _: Request<'a>) -> impl Future<Output = MethodResponse> + Send + 'a {
+            async { panic!("handler bug") }
+        }
+
+        fn batch<'a>(&self, _: Batch<'a>) -> impl Future<Output = MethodResponse> + Send + 'a {
+            async { panic!("handler bug") }
+        }
+
+        fn notification<'a>(
+            &self,
+            _: Notification<'a>,
+        ) -> impl Future<Output = MethodResponse> + Send + 'a {
+            async { panic!("handler bug") }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_internal_error_with_its_id() {
+        let req: Request<'_> =
+            serde_json::from_str(r#"{"jsonrpc":"2.0","id":7,"method":"session/get"}"#).unwrap();
+        let resp = CatchPanic(Boom).call(req).await;
+        assert!(resp.is_error());
+        let v: serde_json::Value = serde_json::from_str(resp.as_json().get()).unwrap();
+        assert_eq!(v["id"], 7);
+        assert_eq!(v["error"]["code"], codes::INTERNAL_ERROR);
+        assert_eq!(v["error"]["message"], "internal error");
+    }
+}

@@ -1,0 +1,147 @@
+//! The one way a live session changes: [`Store::step`] locks the session's entry,
+//! runs one transition of its state machine (a synchronous method of [`Entry`] that
+//! checks its own preconditions, ownership included, and does no I/O), queues the
+//! writes it returns, publishes its events, counts its cancels, and hands back the
+//! commit to await once the lock is released. When that commit fails, the
+//! transition's `undo` puts the entry back as if the call never happened.
+
+use super::{Entry, Store, StoreError};
+use crate::persist::{Commit, Op};
+use sessiond_protocol::{CancelCause, Event, SessionId};
+
+/// Reverts a transition whose writes failed (runs under the entry's lock).
+pub type Undo = Box<dyn FnOnce(&mut Entry) -> Vec<Event> + Send>;
+
+/// What a transition asks for, besides the change it made to the entry.
+#[must_use]
+pub struct Step<T> {
+    pub value: T,
+    /// Writes, committed in one transaction in the order of the entry's lock.
+    pub ops: Vec<Op>,
+    /// Whether the caller waits for the commit (else it is queued detached).
+    pub durable: bool,
+    /// Events published, in order, under the entry's lock.
+    pub events: Vec<Event>,
+    /// Tokens the transition fired, by cause (counted in `admin/stats`).
+    pub cancels: Vec<CancelCause>,
+    pub undo: Option<Undo>,
+}
+
+impl<T> Step<T> {
+    /// A step that changed nothing.
+    pub fn none(value: T) -> Step<T> {
+        Step {
+            value,
+            ops: Vec::new(),
+            durable: true,
+            events: Vec::new(),
+            cancels: Vec::new(),
+            undo: None,
+        }
+    }
+
+    /// The same step with its value mapped.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Step<U> {
+        Step {
+            value: f(self.value),
+            ops: self.ops,
+            durable: self.durable,
+            events: self.events,
+            cancels: self.cancels,
+            undo: self.undo,
+        }
+    }
+
+    pub fn op(mut self, op: Op) -> Self {
+        self.ops.push(op);
+        self
+    }
+
+    pub fn event(mut self, e: Event) -> Self {
+        self.events.push(e);
+        self
+    }
+
+    pub fn detached(mut self) -> Self {
+        self.durable = false;
+        self
+    }
+
+    pub fn undo(mut self, f: impl FnOnce(&mut Entry) -> Vec<Event> + Send + 'static) -> Self {
+        self.undo = Some(Box::new(f));
+        self
+    }
+}
+
+/// A queued step's commit, with what to do if it fails.
+#[must_use = "await the commit where durability is promised"]
+pub struct Pending {
+    commit: Commit,
+    undo: Option<(SessionId, u64, Undo)>,
+}
+
+impl Store {
+    /// Runs `transition` on the live entry `id` under its lock (see the module doc).
+    /// The returned [`Pending`] must be awaited with [`Store::settle`].
+    pub(crate) fn step<T>(
+        &self,
+        id: &SessionId,
+        transition: impl FnOnce(&mut Entry) -> Result<Step<T>, StoreError>,
+    ) -> Result<(T, Pending), StoreError> {
+        let mut e = self
+            .sessions
+            .get_mut(id)
+            .ok_or_else(|| StoreError::NotFound(id.clone()))?;
+        let step = transition(&mut e)?;
+        for cause in &step.cancels {
+            self.stats.count_cancel(*cause);
+        }
+        let commit = match (step.ops.is_empty(), step.durable) {
+            (true, _) => Commit::done(),
+            (false, true) => self.db.submit(step.ops),
+            (false, false) => {
+                self.db.write_detached(step.ops);
+                Commit::done()
+            }
+        };
+        if !step.events.is_empty() {
+            let envs: Vec<_> = step
+                .events
+                .into_iter()
+                .filter_map(|ev| e.hub.publish(ev))
+                .collect();
+            e.published(&envs);
+        }
+        let undo = step.undo.map(|u| (id.clone(), e.incarnation, u));
+        Ok((step.value, Pending { commit, undo }))
+    }
+
+    /// Waits for a step's commit; on failure undoes the step (if the same residency
+    /// is still live) and returns the error.
+    pub(crate) async fn settle(&self, p: Pending) -> Result<(), StoreError> {
+        let Err(err) = p.commit.await else {
+            return Ok(());
+        };
+        if let Some((id, incarnation, undo)) = p.undo {
+            if let Some(mut e) = self.sessions.get_mut(&id) {
+                if e.incarnation == incarnation {
+                    for ev in undo(&mut e) {
+                        e.hub.publish(ev);
+                    }
+                }
+            }
+        }
+        Err(err.into())
+    }
+
+    /// [`Store::step`] then [`Store::settle`].
+    pub(crate) async fn apply<T>(
+        &self,
+        id: &SessionId,
+        transition: impl FnOnce(&mut Entry) -> Result<Step<T>, StoreError>,
+    ) -> Result<T, StoreError> {
+        let (value, pending) = self.step(id, transition)?;
+        self.settle(pending).await?;
+        Ok(value)
+    }
+}
