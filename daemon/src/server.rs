@@ -24,6 +24,10 @@ pub struct Running {
 /// Starts the daemon (returns once the socket accepts connections).
 pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     let cfg = Arc::new(cfg);
+    match transport::accept::raise_nofile_limit() {
+        Ok(n) => tracing::debug!(nofile = n, "open file limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open file limit"),
+    }
     let socket = cfg.socket_path();
     let data_dir = cfg.data_dir_path();
     let guard = transport::socket::claim(&socket)?;

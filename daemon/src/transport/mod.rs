@@ -1,6 +1,7 @@
 //! Transports: the Unix socket (WebSocket and plain HTTP POST on one socket, peer uid
 //! checked before any call) and the opt-in, token-protected TCP WebSocket.
 
+pub mod accept;
 pub mod gate;
 pub mod peer;
 pub mod socket;

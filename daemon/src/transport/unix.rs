@@ -1,6 +1,7 @@
 //! The Unix socket listener: checks the peer's uid before serving anything, then
 //! serves JSON-RPC over WebSocket and plain HTTP POST on the same connection.
 
+use super::accept::Backoff;
 use super::gate::{Gate, Refusal};
 use super::peer::Peer;
 use crate::state::{ConnCtx, Daemon, Transport};
@@ -38,14 +39,20 @@ pub async fn serve(
     let builder = jsonrpsee::server::Server::builder()
         .set_config(server_config(d.cfg.max_upload_bytes))
         .to_service_builder();
+    let mut backoff = Backoff::new("unix");
     loop {
         let stream = tokio::select! {
             _ = stop.cancelled() => break,
             r = listener.accept() => match r {
-                Ok((s, _)) => s,
+                Ok((s, _)) => {
+                    backoff.succeeded();
+                    s
+                }
                 Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    continue;
+                    tokio::select! {
+                        _ = stop.cancelled() => break,
+                        _ = backoff.pause(&e) => continue,
+                    }
                 }
             },
         };
@@ -64,7 +71,11 @@ pub async fn serve(
         let ctx_id = ctx.conn_id;
         let rpc = builder.clone().build(methods.clone(), stop_handle.clone());
         let stopped = stop_handle.clone().shutdown();
-        let guard = Arc::new(ConnGuard { d: d.clone(), ctx });
+        let guard = Arc::new(ConnGuard {
+            d: d.clone(),
+            ctx,
+            _permit: None,
+        });
         tokio::spawn(
             serve_connection(stream, rpc, guard, None, stopped).instrument(tracing::info_span!(
                 "connection",
@@ -80,6 +91,15 @@ pub async fn serve(
 pub(crate) struct ConnGuard {
     pub(crate) d: Arc<Daemon>,
     pub(crate) ctx: Arc<ConnCtx>,
+    /// A place among the transport's capped connections, given back at the end.
+    pub(crate) _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+/// The gate a TCP connection must pass, and the flag raised once a request passed it.
+#[derive(Clone)]
+pub(crate) struct Admission {
+    pub(crate) gate: Arc<Gate>,
+    pub(crate) admitted: CancellationToken,
 }
 
 impl Drop for ConnGuard {
@@ -89,12 +109,12 @@ impl Drop for ConnGuard {
 }
 
 /// Serves one accepted connection with the connection's context in every request.
-/// With a `gate`, every request must pass its checks first (the TCP WebSocket).
+/// With an `admission`, every request must pass its gate first (the TCP WebSocket).
 pub(crate) async fn serve_connection<S, L>(
     stream: S,
     rpc: jsonrpsee::server::TowerService<L, tower::layer::util::Identity>,
     guard: Arc<ConnGuard>,
-    gate: Option<Arc<Gate>>,
+    admission: Option<Admission>,
     stopped: impl std::future::Future<Output = ()>,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
@@ -118,13 +138,19 @@ pub(crate) async fn serve_connection<S, L>(
 {
     let g = guard.clone();
     let svc = tower::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
-        if let Some(refusal) = gate.as_ref().and_then(|g| g.admit(req.headers()).err()) {
-            tracing::warn!(
-                status = refusal.status.as_u16(),
-                reason = refusal.reason,
-                "refused a tcp websocket request"
-            );
-            return async move { Ok(refused(refusal)) }.boxed();
+        if let Some(a) = &admission {
+            if let Err(refusal) = a.gate.admit_request(&req) {
+                if let Some(suppressed) = super::accept::refusal_log_allowed() {
+                    tracing::warn!(
+                        status = refusal.status.as_u16(),
+                        reason = refusal.reason,
+                        suppressed,
+                        "refused a tcp websocket request"
+                    );
+                }
+                return async move { Ok(refused(refusal)) }.boxed();
+            }
+            a.admitted.cancel();
         }
         req.extensions_mut().insert(g.ctx.clone());
         let mut rpc = rpc.clone();
