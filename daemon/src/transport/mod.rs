@@ -3,6 +3,8 @@
 
 pub mod accept;
 pub mod gate;
+pub mod http_edges;
+pub mod ids;
 pub mod peer;
 pub mod socket;
 pub mod tcp;

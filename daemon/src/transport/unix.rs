@@ -16,16 +16,20 @@ use tracing::Instrument;
 
 /// The jsonrpsee server settings shared by all transports.
 pub fn server_config(max_upload_bytes: u64) -> ServerConfig {
-    // The largest legal upload, base64-encoded, plus room for the rest of the request.
-    let b64 = max_upload_bytes.div_ceil(3) * 4;
-    let max_request = (b64 + 64 * 1024).min(u32::MAX as u64) as u32;
     ServerConfig::builder()
-        .max_request_body_size(max_request)
+        .max_request_body_size(max_request_bytes(max_upload_bytes))
         .max_response_body_size(u32::MAX / 2)
         .max_connections(4096)
         .max_subscriptions_per_connection(4096)
         .set_message_buffer_capacity(4096)
         .build()
+}
+
+/// The largest request body: the largest legal upload, base64-encoded, plus room for
+/// the rest of the request.
+pub fn max_request_bytes(max_upload_bytes: u64) -> u32 {
+    let b64 = max_upload_bytes.div_ceil(3) * 4;
+    (b64 + 64 * 1024).min(u32::MAX as u64) as u32
 }
 
 /// Accepts connections until `stop` fires.
@@ -132,11 +136,26 @@ pub(crate) async fn serve_connection<S, L>(
                         > + Send,
                 >,
             >,
+        > + tower::Service<
+            http::Request<http_body_util::Full<hyper::body::Bytes>>,
+            Response = http::Response<jsonrpsee::server::HttpBody>,
+            Error = jsonrpsee::core::BoxError,
+            Future = std::pin::Pin<
+                Box<
+                    dyn std::future::Future<
+                            Output = Result<
+                                http::Response<jsonrpsee::server::HttpBody>,
+                                jsonrpsee::core::BoxError,
+                            >,
+                        > + Send,
+                >,
+            >,
         > + Clone
         + Send
         + 'static,
 {
     let g = guard.clone();
+    let max_body = max_request_bytes(g.d.cfg.max_upload_bytes) as usize;
     let svc = tower::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
         if let Some(a) = &admission {
             if let Err(refusal) = a.gate.admit_request(&req) {
@@ -154,16 +173,22 @@ pub(crate) async fn serve_connection<S, L>(
         }
         req.extensions_mut().insert(g.ctx.clone());
         let mut rpc = rpc.clone();
-        if req.headers().contains_key(http::header::UPGRADE) {
-            // The WebSocket session outlives this request: keep the connection
-            // accounted until it closes.
-            let closed = rpc.on_session_closed();
-            let hold = g.clone();
-            tokio::spawn(async move {
-                closed.await;
-                drop(hold);
-            });
+        if !jsonrpsee::server::ws::is_upgrade_request(&req) {
+            return async move {
+                super::http_edges::call(rpc, req, max_body)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))
+            }
+            .boxed();
         }
+        // The WebSocket session outlives this request: keep the connection
+        // accounted until it closes.
+        let closed = rpc.on_session_closed();
+        let hold = g.clone();
+        tokio::spawn(async move {
+            closed.await;
+            drop(hold);
+        });
         async move { rpc.call(req).await.map_err(|e| anyhow::anyhow!("{e}")) }.boxed()
     });
     if let Err(e) = serve_with_graceful_shutdown(stream, svc, stopped).await {
