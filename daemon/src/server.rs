@@ -15,6 +15,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// However the stop goes, cancelled turns get this long to end and be recorded.
+const STOP_TURNS_BOUND: Duration = Duration::from_secs(30);
+
 /// A daemon that is serving: its state, and a future that ends when it stopped.
 pub struct Running {
     pub daemon: Arc<Daemon>,
@@ -103,7 +106,12 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         if !grace.is_zero() {
             let _ = tokio::time::timeout(grace, wait_turns_idle(&store)).await;
         }
-        store.shutdown().await;
+        if tokio::time::timeout(STOP_TURNS_BOUND, store.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("turns did not stop in time; stopping without them");
+        }
         sweeper.abort();
         if let Some(r) = retention {
             r.abort();
