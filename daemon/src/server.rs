@@ -50,6 +50,20 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
             .context("cannot open the database")?
     };
     log_recovery(&recovery);
+    {
+        let path = db.path().to_path_buf();
+        match tokio::task::spawn_blocking(move || crate::agent::process::open_registry(&path))
+            .await
+            .context("process registry task failed")?
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                killed = n,
+                "killed agent processes left behind by the previous daemon"
+            ),
+            Err(e) => tracing::warn!(error = %e, "agent processes will not be recorded"),
+        }
+    }
     let total = db.count_sessions().await?;
     let generation = db.max_generation().await?;
     let identity = Identity::load_or_create(&data_dir)?;

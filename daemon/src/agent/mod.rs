@@ -4,6 +4,7 @@
 pub mod command;
 pub mod echo;
 pub mod openai;
+pub mod process;
 pub mod sse;
 
 use crate::turn::emitter::Emitter;
