@@ -10,8 +10,6 @@ use crate::store::Store;
 use crate::transport;
 use anyhow::Context;
 use sessiond_config::Config;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,9 +32,8 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     let socket = cfg.socket_path();
     let data_dir = cfg.data_dir_path();
     let guard = transport::socket::claim(&socket)?;
-    create_private_dir(&data_dir)?;
     let blobs = data_dir.join("uploads");
-    create_private_dir(&blobs)?;
+    crate::data_dir::prepare(&data_dir, &blobs)?;
     let cleaned = crate::uploads::clean_temp_files(&blobs).unwrap_or(0);
     if cleaned > 0 {
         tracing::info!(cleaned, "removed leftover temporary upload files");
@@ -199,16 +196,4 @@ fn log_recovery(recovery: &crate::persist::Recovery) {
     for (session_id, verdict) in &recovery.interrupted {
         tracing::warn!(session_id = %session_id, turn_id = %verdict.turn_id, "turn interrupted by the previous stop recorded as failed");
     }
-}
-
-fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
-    if !dir.exists() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-    }
-    Ok(())
 }
