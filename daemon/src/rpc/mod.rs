@@ -3,6 +3,7 @@
 
 mod admin;
 mod daemon;
+mod page;
 mod session;
 mod subscribe;
 mod turn;
