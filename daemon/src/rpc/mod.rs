@@ -5,6 +5,7 @@ mod admin;
 mod daemon;
 mod page;
 mod session;
+pub mod span;
 mod subscribe;
 mod turn;
 mod upload;

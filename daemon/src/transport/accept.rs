@@ -133,7 +133,7 @@ pub fn nofile_limit() -> u64 {
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
         return 1024;
     }
-    lim.rlim_cur as u64
+    lim.rlim_cur
 }
 
 /// Raises the soft limit on open files to the hard limit, so that the default 1024

@@ -78,7 +78,11 @@ pub async fn serve(
 ) {
     let builder = jsonrpsee::server::Server::builder()
         .set_config(server_config(d.cfg.max_upload_bytes))
-        .to_service_builder();
+        .to_service_builder()
+        .set_rpc_middleware(
+            jsonrpsee::server::middleware::rpc::RpcServiceBuilder::new()
+                .layer(crate::rpc::span::TraceLayer),
+        );
     let max_open = max_tcp_connections(super::accept::nofile_limit());
     let open = Arc::new(Semaphore::new(max_open));
     let pending = Arc::new(Semaphore::new(MAX_PENDING.min(max_open)));

@@ -42,7 +42,11 @@ pub async fn serve(
 ) {
     let builder = jsonrpsee::server::Server::builder()
         .set_config(server_config(d.cfg.max_upload_bytes))
-        .to_service_builder();
+        .to_service_builder()
+        .set_rpc_middleware(
+            jsonrpsee::server::middleware::rpc::RpcServiceBuilder::new()
+                .layer(crate::rpc::span::TraceLayer),
+        );
     let mut backoff = Backoff::new("unix");
     loop {
         let stream = tokio::select! {
