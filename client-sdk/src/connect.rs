@@ -137,7 +137,9 @@ impl Endpoint {
             .connection_timeout(opts.call_timeout);
         match self {
             Endpoint::Unix(path) => {
+                crate::trust::check_socket_dir(path)?;
                 let stream = tokio::net::UnixStream::connect(path).await?;
+                crate::trust::check_peer(&stream)?;
                 let url = Url::parse("ws://localhost/")?;
                 let (tx, rx) = ws.build_with_stream(url, stream).await?;
                 Ok(rpc_client(opts, tx, rx))

@@ -52,6 +52,7 @@ pub mod error;
 pub mod events;
 pub mod reconnect;
 pub mod resume;
+pub mod trust;
 
 pub use backoff::ReconnectOptions;
 pub use client::{Client, Identity};

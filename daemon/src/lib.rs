@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod client;
+pub mod data_dir;
 pub mod events;
 pub mod identity;
 pub mod persist;

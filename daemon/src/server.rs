@@ -10,10 +10,11 @@ use crate::store::Store;
 use crate::transport;
 use anyhow::Context;
 use sessiond_config::Config;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// However the stop goes, cancelled turns get this long to end and be recorded.
+const STOP_TURNS_BOUND: Duration = Duration::from_secs(30);
 
 /// A daemon that is serving: its state, and a future that ends when it stopped.
 pub struct Running {
@@ -24,12 +25,15 @@ pub struct Running {
 /// Starts the daemon (returns once the socket accepts connections).
 pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     let cfg = Arc::new(cfg);
+    match transport::accept::raise_nofile_limit() {
+        Ok(n) => tracing::debug!(nofile = n, "open file limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open file limit"),
+    }
     let socket = cfg.socket_path();
     let data_dir = cfg.data_dir_path();
     let guard = transport::socket::claim(&socket)?;
-    create_private_dir(&data_dir)?;
     let blobs = data_dir.join("uploads");
-    create_private_dir(&blobs)?;
+    crate::data_dir::prepare(&data_dir, &blobs)?;
     let cleaned = crate::uploads::clean_temp_files(&blobs).unwrap_or(0);
     if cleaned > 0 {
         tracing::info!(cleaned, "removed leftover temporary upload files");
@@ -43,6 +47,20 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
             .context("cannot open the database")?
     };
     log_recovery(&recovery);
+    {
+        let path = db.path().to_path_buf();
+        match tokio::task::spawn_blocking(move || crate::agent::process::open_registry(&path))
+            .await
+            .context("process registry task failed")?
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                killed = n,
+                "killed agent processes left behind by the previous daemon"
+            ),
+            Err(e) => tracing::warn!(error = %e, "agent processes will not be recorded"),
+        }
+    }
     let total = db.count_sessions().await?;
     let generation = db.max_generation().await?;
     let identity = Identity::load_or_create(&data_dir)?;
@@ -99,7 +117,12 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         if !grace.is_zero() {
             let _ = tokio::time::timeout(grace, wait_turns_idle(&store)).await;
         }
-        store.shutdown().await;
+        if tokio::time::timeout(STOP_TURNS_BOUND, store.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("turns did not stop in time; stopping without them");
+        }
         sweeper.abort();
         if let Some(r) = retention {
             r.abort();
@@ -173,16 +196,4 @@ fn log_recovery(recovery: &crate::persist::Recovery) {
     for (session_id, verdict) in &recovery.interrupted {
         tracing::warn!(session_id = %session_id, turn_id = %verdict.turn_id, "turn interrupted by the previous stop recorded as failed");
     }
-}
-
-fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
-    if !dir.exists() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-    }
-    Ok(())
 }

@@ -36,6 +36,10 @@ pub fn validate_name(name: &str) -> Result<(), StoreError> {
     if name.contains('/') || name.contains('\\') || name.contains('\0') {
         return bad("must not contain '/', '\\\\' or NUL");
     }
+    if name.chars().any(char::is_control) {
+        // A newline would let the name forge a line of the marker the agent reads.
+        return bad("must not contain control characters");
+    }
     if name == "." || name.contains("..") {
         return bad("must not contain '..'");
     }
@@ -77,9 +81,14 @@ pub fn clean_temp_files(blobs_dir: &Path) -> std::io::Result<usize> {
 /// Writes `bytes` under their hash unless that file exists; returns the hash.
 pub fn store_blob(blobs_dir: &Path, bytes: &[u8]) -> std::io::Result<String> {
     let hash = hex::encode(Sha256::digest(bytes));
-    let final_path = blobs_dir.join(&hash);
+    store_hashed_blob(blobs_dir, &hash, bytes).map(|()| hash)
+}
+
+/// Writes `bytes`, whose SHA-256 is `hash`, unless that file exists.
+pub fn store_hashed_blob(blobs_dir: &Path, hash: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let final_path = blobs_dir.join(hash);
     if final_path.exists() {
-        return Ok(hash);
+        return Ok(());
     }
     let tmp: PathBuf = blobs_dir.join(format!("{TEMP_PREFIX}{}", crate::util::random_id("", 8)));
     let result = (|| {
@@ -96,7 +105,7 @@ pub fn store_blob(blobs_dir: &Path, bytes: &[u8]) -> std::io::Result<String> {
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
-    result.map(|()| hash)
+    result
 }
 
 fn decoded_len_upper_bound(b64_len: usize) -> u64 {
@@ -122,36 +131,24 @@ impl Store {
         self.check_owner(caller, id).await?;
         self.ensure_live_for(Some(caller), id).await?;
         let max = self.cfg.max_upload_bytes;
-        let bytes = match source {
-            UploadSource::Base64(b64) => {
-                // Cheap bound first, then the exact size after decoding.
-                if decoded_len_upper_bound(b64.len()) > max + 3 {
-                    return Err(StoreError::UploadTooLarge(max));
-                }
-                base64::engine::general_purpose::STANDARD
-                    .decode(b64.as_bytes())
-                    .map_err(|_| StoreError::InvalidParams("data_b64 is not valid base64".into()))?
+        if let UploadSource::Path(_) = &source {
+            if !caller.local {
+                return Err(StoreError::InvalidParams(
+                    "path uploads are accepted over the unix socket only".into(),
+                ));
             }
-            UploadSource::Path(p) => {
-                if !caller.local {
-                    return Err(StoreError::InvalidParams(
-                        "path uploads are accepted over the unix socket only".into(),
-                    ));
-                }
-                read_path(p, max).await?
-            }
-        };
-        if bytes.len() as u64 > max {
-            return Err(StoreError::UploadTooLarge(max));
         }
+        // Decoding, reading and hashing are CPU and disk work: off the runtime, once.
+        let (bytes, hash) = tokio::task::spawn_blocking(move || load_source(source, max))
+            .await
+            .map_err(|_| StoreError::Internal("upload task failed".into()))??;
         let size = bytes.len() as u64;
-        let hash = hex::encode(Sha256::digest(&bytes));
         let existing = self.db.uploads(id).await?;
         if let Some(u) = existing.iter().find(|u| u.hash == hash) {
             return Ok(entry_for(&self.blobs_dir, u, true));
         }
         let bytes = Arc::new(bytes);
-        self.write_blob(bytes.clone()).await?;
+        self.write_blob(&hash, bytes.clone()).await?;
         let rec = UploadRecord {
             session_id: id.clone(),
             hash,
@@ -175,17 +172,23 @@ impl Store {
         bytes: Arc<Vec<u8>>,
     ) -> Result<UploadEntry, StoreError> {
         let id = rec.session_id.clone();
+        let entry_hash = rec.hash.clone();
         let entry = entry_for(&self.blobs_dir, &rec, false);
         let e2 = entry.clone();
         self.apply(&id, |e| e.add_upload(caller, rec, e2)).await?;
-        self.write_blob(bytes).await?;
+        self.write_blob(&entry_hash, bytes).await?;
         Ok(entry)
     }
 
-    /// Stores the bytes under their hash unless that file exists.
-    pub(crate) async fn write_blob(&self, bytes: Arc<Vec<u8>>) -> Result<(), StoreError> {
+    /// Stores the bytes under their (already computed) hash unless that file exists.
+    pub(crate) async fn write_blob(
+        &self,
+        hash: &str,
+        bytes: Arc<Vec<u8>>,
+    ) -> Result<(), StoreError> {
         let dir = self.blobs_dir.clone();
-        tokio::task::spawn_blocking(move || store_blob(&dir, &bytes))
+        let hash = hash.to_owned();
+        tokio::task::spawn_blocking(move || store_hashed_blob(&dir, &hash, &bytes))
             .await
             .map_err(|_| StoreError::Internal("upload task failed".into()))?
             .map_err(|e| StoreError::Internal(format!("cannot store upload: {e}")))?;
@@ -207,26 +210,71 @@ impl Store {
     }
 }
 
-async fn read_path(p: String, max: u64) -> Result<Vec<u8>, StoreError> {
-    let path = PathBuf::from(&p);
+/// The bytes of an upload and their SHA-256 (hex), at most `max` bytes of them.
+fn load_source(source: UploadSource, max: u64) -> Result<(Vec<u8>, String), StoreError> {
+    let bytes = match source {
+        UploadSource::Base64(b64) => {
+            // Cheap bound first, then the exact size after decoding.
+            if decoded_len_upper_bound(b64.len()) > max + 3 {
+                return Err(StoreError::UploadTooLarge(max));
+            }
+            base64::engine::general_purpose::STANDARD
+                .decode(b64.as_bytes())
+                .map_err(|_| StoreError::InvalidParams("data_b64 is not valid base64".into()))?
+        }
+        UploadSource::Path(p) => read_path(Path::new(&p), max)?,
+    };
+    if bytes.len() as u64 > max {
+        return Err(StoreError::UploadTooLarge(max));
+    }
+    let hash = hex::encode(Sha256::digest(&bytes));
+    Ok((bytes, hash))
+}
+
+/// Reads a local file for an upload without ever blocking or reading without bound:
+/// opened non-blocking (a FIFO or device swapped in after any check cannot hang the
+/// open), checked as a regular file on the opened descriptor (fstat, not the path),
+/// and read up to `max + 1` bytes (a file that lies about its size, or grows while
+/// it is read, is refused once past the cap).
+fn read_path(path: &Path, max: u64) -> Result<Vec<u8>, StoreError> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
     if !path.is_absolute() {
         return Err(StoreError::InvalidParams("path must be absolute".into()));
     }
-    tokio::task::spawn_blocking(move || {
-        let meta = fs::metadata(&path)
-            .map_err(|_| StoreError::InvalidParams("path does not name a readable file".into()))?;
-        if !meta.is_file() {
-            return Err(StoreError::InvalidParams(
-                "path is not a regular file".into(),
-            ));
-        }
-        if meta.len() > max {
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|_| StoreError::InvalidParams("path does not name a readable file".into()))?;
+    let meta = file
+        .metadata()
+        .map_err(|_| StoreError::InvalidParams("path cannot be read".into()))?;
+    if !meta.is_file() {
+        return Err(StoreError::InvalidParams(
+            "path is not a regular file".into(),
+        ));
+    }
+    if meta.len() > max {
+        return Err(StoreError::UploadTooLarge(max));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // Whole blocks, not `max + 1` exactly: some files (pagemap) only read in
+    // multiples of their record size. At most one block past the cap is read.
+    let mut block = vec![0u8; 64 * 1024];
+    let mut file = file;
+    loop {
+        let n = match file.read(&mut block) {
+            Ok(0) => return Ok(bytes),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return Err(StoreError::InvalidParams("path cannot be read".into())),
+        };
+        if (bytes.len() + n) as u64 > max {
             return Err(StoreError::UploadTooLarge(max));
         }
-        fs::read(&path).map_err(|_| StoreError::InvalidParams("path cannot be read".into()))
-    })
-    .await
-    .map_err(|_| StoreError::Internal("upload task failed".into()))?
+        bytes.extend_from_slice(&block[..n]);
+    }
 }
 
 #[cfg(test)]
@@ -239,9 +287,55 @@ mod tests {
             assert!(validate_name(ok).is_ok(), "{ok}");
         }
         let long = "a".repeat(256);
-        for bad in ["", "a/b", "a\\b", "..", "a..b", "nul\0", long.as_str()] {
+        for bad in [
+            "",
+            "a/b",
+            "a\\b",
+            "..",
+            "a..b",
+            "nul\0",
+            "new\nline",
+            "esc\u{1b}[1m",
+            long.as_str(),
+        ] {
             assert!(validate_name(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_fifo_is_refused_without_waiting_for_a_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo with a valid C string.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        // A blocking open would wait for a writer forever: run it on a thread.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(read_path(&fifo, 1024));
+        });
+        let r = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("read_path returned");
+        assert!(matches!(r, Err(StoreError::InvalidParams(m)) if m.contains("regular file")));
+    }
+
+    #[test]
+    fn a_path_is_read_up_to_the_cap_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("f");
+        fs::write(&f, vec![1u8; 100]).unwrap();
+        assert_eq!(read_path(&f, 100).unwrap().len(), 100);
+        assert!(matches!(
+            read_path(&f, 99),
+            Err(StoreError::UploadTooLarge(99))
+        ));
+        let (bytes, hash) = load_source(UploadSource::Path(f.display().to_string()), 100).unwrap();
+        assert_eq!(hash, hex::encode(Sha256::digest(&bytes)));
+        assert!(matches!(
+            read_path(Path::new("relative"), 100),
+            Err(StoreError::InvalidParams(_))
+        ));
     }
 
     #[test]

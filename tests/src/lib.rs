@@ -111,12 +111,22 @@ impl Daemon {
 
     /// Starts a daemon on an existing tree (a restart keeps its data).
     pub async fn start_in(dirs: Dirs) -> anyhow::Result<Daemon> {
+        Self::start_in_with(dirs, |_| {}).await
+    }
+
+    /// Starts a daemon on an existing tree with its command adjusted by `tweak` first
+    /// (resource limits, environment).
+    pub async fn start_in_with(
+        dirs: Dirs,
+        tweak: impl FnOnce(&mut Command),
+    ) -> anyhow::Result<Daemon> {
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(dirs.log_path())?;
-        let child = dirs
-            .command()
+        let mut cmd = dirs.command();
+        tweak(&mut cmd);
+        let child = cmd
             .arg("serve")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -193,3 +193,22 @@ async fn initialize_twice_and_forged_signature_are_refused() {
     let back = c3.initialize("t", Some(good)).await.unwrap();
     assert_eq!(back.tui_id, init.tui_id);
 }
+
+#[tokio::test]
+async fn rust_log_is_honoured_and_each_call_has_a_span_with_method_and_session() {
+    let dirs = sessiond_tests::Dirs::new();
+    let d = Daemon::start_in_with(dirs, |cmd| {
+        cmd.env_remove("SESSIOND_LOG")
+            .env("RUST_LOG", "sessiond=debug");
+    })
+    .await
+    .expect("start");
+    let c = d.tui().await;
+    let id = sessiond_tests::new_session(&c, "echo").await;
+    c.get_session(&id).await.expect("get");
+    let span = format!("rpc{{method=session/get session_id={id}}}");
+    sessiond_tests::wait_for("the call's span in the log", || async {
+        d.log().contains(&span).then_some(())
+    })
+    .await;
+}

@@ -38,6 +38,13 @@ async fn upgrade_status(addr: &str, headers: &[(&str, &str)]) -> u16 {
     status_line(&mut s).await
 }
 
+/// `token` with its last character changed: always wrong, whatever the token is.
+fn differs_in_last_char(token: &str) -> String {
+    let (head, last) = token.split_at(token.len() - 1);
+    let other = if last == "0" { '1' } else { '0' };
+    format!("{head}{other}")
+}
+
 async fn status_line(s: &mut tokio::net::TcpStream) -> u16 {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 1024];
@@ -133,7 +140,7 @@ async fn every_guard_of_the_upgrade_has_its_status() {
 
     // No token, a wrong one, or one of another scheme: 401.
     assert_eq!(upgrade_status(&addr, &[loopback]).await, 401);
-    let wrong = format!("Bearer {}0", &token[..token.len() - 1]);
+    let wrong = format!("Bearer {}", differs_in_last_char(&token));
     assert_eq!(
         upgrade_status(&addr, &[loopback, ("Authorization", &wrong)]).await,
         401
@@ -170,8 +177,26 @@ async fn every_guard_of_the_upgrade_has_its_status() {
     s.write_all(req.as_bytes()).await.unwrap();
     assert_eq!(status_line(&mut s).await, 426);
 
+    // Nor is a POST that carries an `Upgrade` header: only a GET upgrade is.
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let req = format!(
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {bearer}\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    assert_eq!(status_line(&mut s).await, 426);
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let req = format!(
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {bearer}\r\nUpgrade: h2c\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    assert_eq!(status_line(&mut s).await, 426);
+
     // The SDK with a wrong token is refused at the upgrade.
-    let refused = Client::connect_ws(&format!("ws://{addr}/"), "0".repeat(64).as_str(), {
+    let refused = Client::connect_ws(&format!("ws://{addr}/"), &differs_in_last_char(&token), {
         ConnectOptions::default()
     })
     .await;

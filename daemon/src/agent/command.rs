@@ -164,6 +164,8 @@ enum Ending {
 struct Group {
     pgid: libc::pid_t,
     live: bool,
+    /// Dropped after [`Group`]'s own drop killed what was left of the group.
+    _record: super::process::Record,
 }
 
 impl Group {
@@ -215,20 +217,22 @@ async fn run_turn(s: Arc<Settings>, input: TurnInput, io: TurnIo) -> Result<(), 
         .env("SESSIOND_TURN_ID", input.turn_id.as_str())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
+        .stderr(Stdio::piped());
     if let Some(cwd) = &input.cwd {
         cmd.current_dir(cwd);
     }
-    let mut child = cmd
-        .spawn()
+    let super::process::Spawned {
+        mut child,
+        pgid,
+        record,
+    } = super::process::spawn(cmd)
+        .await
         .map_err(|e| format!("cannot start the agent program {:?}: {e}", s.program))?;
-    let Some(pgid) = child.id().and_then(|p| libc::pid_t::try_from(p).ok()) else {
-        let _ = child.start_kill();
-        return Err("the agent program has no process id".to_owned());
+    let mut group = Group {
+        pgid,
+        live: true,
+        _record: record,
     };
-    let mut group = Group { pgid, live: true };
     let (Some(stdin), Some(stdout), Some(stderr)) =
         (child.stdin.take(), child.stdout.take(), child.stderr.take())
     else {

@@ -5,6 +5,7 @@ pub mod command;
 pub mod echo;
 pub mod emit;
 pub mod openai;
+pub mod process;
 pub mod sse;
 
 pub use emit::Emitter;

@@ -128,7 +128,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            rt.block_on(crate::server::serve(cfg))?;
+            let served = rt.block_on(crate::server::serve(cfg));
+            // A blocking task stuck in a system call must not hold the exit.
+            rt.shutdown_timeout(std::time::Duration::from_secs(5));
+            served?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Config { action } => config_cmd::run(&cli, action),
@@ -144,6 +147,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 fn init_tracing(directive: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SESSIOND_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_env("RUST_LOG"))
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(directive))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()

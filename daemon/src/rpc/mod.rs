@@ -3,8 +3,10 @@
 
 mod admin;
 mod daemon;
+mod page;
 pub mod panic;
 mod session;
+pub mod span;
 mod subscribe;
 mod turn;
 mod upload;

@@ -10,14 +10,17 @@ use sessiond_protocol::error::codes;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 
-/// The middleware stack of every transport.
+/// The middleware stack of every transport: each call runs in its span
+/// ([`super::span`]), and a panicking handler is answered (this file).
 pub fn middleware() -> RpcServiceBuilder<
     tower::layer::util::Stack<
         tower::layer::LayerFn<fn(S0) -> CatchPanic<S0>>,
-        tower::layer::util::Identity,
+        tower::layer::util::Stack<super::span::TraceLayer, tower::layer::util::Identity>,
     >,
 > {
-    RpcServiceBuilder::new().layer_fn(CatchPanic as fn(S0) -> CatchPanic<S0>)
+    RpcServiceBuilder::new()
+        .layer(super::span::TraceLayer)
+        .layer_fn(CatchPanic as fn(S0) -> CatchPanic<S0>)
 }
 
 /// The inner service type the middleware wraps.

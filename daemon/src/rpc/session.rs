@@ -159,6 +159,8 @@ impl SessionApiServer for Rpc {
             .messages(&session_id, from.unwrap_or(0), limit)
             .await
             .map_err(crate::store::StoreError::from)?;
+        let rows =
+            super::page::cap_bytes(rows, super::page::MESSAGES_PAGE_BYTES, |m| m.content.len());
         let messages = rows
             .into_iter()
             .map(|m| Message {

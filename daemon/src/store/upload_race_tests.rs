@@ -36,7 +36,8 @@ async fn a_delete_between_dedup_and_index_keeps_the_file() {
     let file = std::path::PathBuf::from(&up.workspace_path);
     // B's upload of the same bytes: the file exists, so nothing is written...
     let bytes = Arc::new(bytes);
-    store.write_blob(bytes.clone()).await.unwrap();
+    let hash = up.ref_id.trim_start_matches("sha256:").to_owned();
+    store.write_blob(&hash, bytes.clone()).await.unwrap();
     // ...then A is deleted, and with it the file nothing else references yet...
     store.delete(&caller, &a).await.unwrap();
     assert!(!file.exists(), "the delete removes the unreferenced file");

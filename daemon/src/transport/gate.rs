@@ -21,6 +21,8 @@ impl Refusal {
     }
 }
 
+const ONLY_UPGRADES: &str = "only websocket upgrades are served over tcp";
+
 /// What a TCP WebSocket client must present.
 pub struct Gate {
     token: Vec<u8>,
@@ -53,6 +55,16 @@ impl Gate {
         }
     }
 
+    /// Admits or refuses a whole request: only a `GET` that asks for a WebSocket
+    /// upgrade is served over TCP (a `POST` with an `Upgrade` header is plain HTTP).
+    pub fn admit_request<B>(&self, req: &http::Request<B>) -> Result<(), Refusal> {
+        self.admit(req.headers())?;
+        if req.method() != http::Method::GET {
+            return Err(Refusal::new(StatusCode::UPGRADE_REQUIRED, ONLY_UPGRADES));
+        }
+        Ok(())
+    }
+
     /// Admits or refuses a request by its headers. Order matters: a request from
     /// the wrong host or origin is refused before its token is looked at.
     pub fn admit(&self, headers: &HeaderMap) -> Result<(), Refusal> {
@@ -70,11 +82,8 @@ impl Gate {
                 return Err(Refusal::new(StatusCode::FORBIDDEN, "origin not allowed"));
             }
         }
-        if !headers.contains_key(UPGRADE) {
-            return Err(Refusal::new(
-                StatusCode::UPGRADE_REQUIRED,
-                "only websocket upgrades are served over tcp",
-            ));
+        if !single(headers, UPGRADE).is_some_and(|u| u.eq_ignore_ascii_case("websocket")) {
+            return Err(Refusal::new(StatusCode::UPGRADE_REQUIRED, ONLY_UPGRADES));
         }
         let presented = single(headers, AUTHORIZATION)
             .and_then(bearer)
@@ -268,6 +277,20 @@ mod tests {
             gate().admit(&h).unwrap_err().status,
             StatusCode::UPGRADE_REQUIRED
         );
+    }
+
+    #[test]
+    fn only_a_get_that_asks_for_a_websocket_is_served() {
+        let mut req = http::Request::new(());
+        *req.headers_mut() = upgrade("127.0.0.1", &[]);
+        assert_eq!(gate().admit_request(&req), Ok(()));
+        *req.method_mut() = http::Method::POST;
+        let r = gate().admit_request(&req).unwrap_err();
+        assert_eq!(r.status, StatusCode::UPGRADE_REQUIRED);
+        *req.method_mut() = http::Method::GET;
+        *req.headers_mut() = upgrade("127.0.0.1", &[("upgrade", "h2c")]);
+        let r = gate().admit_request(&req).unwrap_err();
+        assert_eq!(r.status, StatusCode::UPGRADE_REQUIRED);
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! Transports: the Unix socket (WebSocket and plain HTTP POST on one socket, peer uid
 //! checked before any call) and the opt-in, token-protected TCP WebSocket.
 
+pub mod accept;
 pub mod gate;
+pub mod http_edges;
+pub mod ids;
 pub mod peer;
 pub mod socket;
 pub mod tcp;

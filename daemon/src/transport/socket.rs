@@ -67,6 +67,8 @@ pub fn claim(socket: &Path) -> anyhow::Result<SocketGuard> {
         .create(true)
         .truncate(false)
         .mode(0o600)
+        // A symlink planted at the lock path is not followed.
+        .custom_flags(libc::O_NOFOLLOW)
         .open(&lock_path)
         .with_context(|| format!("cannot open lock file {}", lock_path.display()))?;
     // SAFETY: flock on a file descriptor we own.
@@ -131,6 +133,19 @@ mod tests {
         let private = dir.path().join("new/nested");
         ensure_private_dir(&private).unwrap();
         assert_eq!(fs::metadata(&private).unwrap().mode() & 0o777, 0o700);
+    }
+
+    #[test]
+    fn a_symlink_at_the_lock_path_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let sock_dir = dir.path().join("s");
+        ensure_private_dir(&sock_dir).unwrap();
+        let sock = sock_dir.join("d.sock");
+        let victim = dir.path().join("victim");
+        fs::write(&victim, b"keep me").unwrap();
+        std::os::unix::fs::symlink(&victim, lock_path_of(&sock)).unwrap();
+        assert!(claim(&sock).is_err());
+        assert_eq!(fs::read(&victim).unwrap(), b"keep me");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The Unix socket listener: checks the peer's uid before serving anything, then
 //! serves JSON-RPC over WebSocket and plain HTTP POST on the same connection.
 
+use super::accept::Backoff;
 use super::gate::{Gate, Refusal};
 use super::peer::Peer;
 use crate::state::{ConnCtx, Daemon, Transport};
@@ -15,16 +16,20 @@ use tracing::Instrument;
 
 /// The jsonrpsee server settings shared by all transports.
 pub fn server_config(max_upload_bytes: u64) -> ServerConfig {
-    // The largest legal upload, base64-encoded, plus room for the rest of the request.
-    let b64 = max_upload_bytes.div_ceil(3) * 4;
-    let max_request = (b64 + 64 * 1024).min(u32::MAX as u64) as u32;
     ServerConfig::builder()
-        .max_request_body_size(max_request)
+        .max_request_body_size(max_request_bytes(max_upload_bytes))
         .max_response_body_size(u32::MAX / 2)
         .max_connections(4096)
         .max_subscriptions_per_connection(4096)
         .set_message_buffer_capacity(4096)
         .build()
+}
+
+/// The largest request body: the largest legal upload, base64-encoded, plus room for
+/// the rest of the request.
+pub fn max_request_bytes(max_upload_bytes: u64) -> u32 {
+    let b64 = max_upload_bytes.div_ceil(3) * 4;
+    (b64 + 64 * 1024).min(u32::MAX as u64) as u32
 }
 
 /// Accepts connections until `stop` fires.
@@ -39,14 +44,20 @@ pub async fn serve(
         .set_config(server_config(d.cfg.max_upload_bytes))
         .set_rpc_middleware(crate::rpc::panic::middleware())
         .to_service_builder();
+    let mut backoff = Backoff::new("unix");
     loop {
         let stream = tokio::select! {
             _ = stop.cancelled() => break,
             r = listener.accept() => match r {
-                Ok((s, _)) => s,
+                Ok((s, _)) => {
+                    backoff.succeeded();
+                    s
+                }
                 Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    continue;
+                    tokio::select! {
+                        _ = stop.cancelled() => break,
+                        _ = backoff.pause(&e) => continue,
+                    }
                 }
             },
         };
@@ -65,7 +76,11 @@ pub async fn serve(
         let ctx_id = ctx.conn_id;
         let rpc = builder.clone().build(methods.clone(), stop_handle.clone());
         let stopped = stop_handle.clone().shutdown();
-        let guard = Arc::new(ConnGuard { d: d.clone(), ctx });
+        let guard = Arc::new(ConnGuard {
+            d: d.clone(),
+            ctx,
+            _permit: None,
+        });
         tokio::spawn(
             serve_connection(stream, rpc, guard, None, stopped).instrument(tracing::info_span!(
                 "connection",
@@ -81,6 +96,15 @@ pub async fn serve(
 pub(crate) struct ConnGuard {
     pub(crate) d: Arc<Daemon>,
     pub(crate) ctx: Arc<ConnCtx>,
+    /// A place among the transport's capped connections, given back at the end.
+    pub(crate) _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+/// The gate a TCP connection must pass, and the flag raised once a request passed it.
+#[derive(Clone)]
+pub(crate) struct Admission {
+    pub(crate) gate: Arc<Gate>,
+    pub(crate) admitted: CancellationToken,
 }
 
 impl Drop for ConnGuard {
@@ -90,12 +114,12 @@ impl Drop for ConnGuard {
 }
 
 /// Serves one accepted connection with the connection's context in every request.
-/// With a `gate`, every request must pass its checks first (the TCP WebSocket).
+/// With an `admission`, every request must pass its gate first (the TCP WebSocket).
 pub(crate) async fn serve_connection<S, L>(
     stream: S,
     rpc: jsonrpsee::server::TowerService<L, tower::layer::util::Identity>,
     guard: Arc<ConnGuard>,
-    gate: Option<Arc<Gate>>,
+    admission: Option<Admission>,
     stopped: impl std::future::Future<Output = ()>,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
@@ -113,32 +137,59 @@ pub(crate) async fn serve_connection<S, L>(
                         > + Send,
                 >,
             >,
+        > + tower::Service<
+            http::Request<http_body_util::Full<hyper::body::Bytes>>,
+            Response = http::Response<jsonrpsee::server::HttpBody>,
+            Error = jsonrpsee::core::BoxError,
+            Future = std::pin::Pin<
+                Box<
+                    dyn std::future::Future<
+                            Output = Result<
+                                http::Response<jsonrpsee::server::HttpBody>,
+                                jsonrpsee::core::BoxError,
+                            >,
+                        > + Send,
+                >,
+            >,
         > + Clone
         + Send
         + 'static,
 {
     let g = guard.clone();
+    let max_body = max_request_bytes(g.d.cfg.max_upload_bytes) as usize;
     let svc = tower::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
-        if let Some(refusal) = gate.as_ref().and_then(|g| g.admit(req.headers()).err()) {
-            tracing::warn!(
-                status = refusal.status.as_u16(),
-                reason = refusal.reason,
-                "refused a tcp websocket request"
-            );
-            return async move { Ok(refused(refusal)) }.boxed();
+        if let Some(a) = &admission {
+            if let Err(refusal) = a.gate.admit_request(&req) {
+                if let Some(suppressed) = super::accept::refusal_log_allowed() {
+                    tracing::warn!(
+                        status = refusal.status.as_u16(),
+                        reason = refusal.reason,
+                        suppressed,
+                        "refused a tcp websocket request"
+                    );
+                }
+                return async move { Ok(refused(refusal)) }.boxed();
+            }
+            a.admitted.cancel();
         }
         req.extensions_mut().insert(g.ctx.clone());
         let mut rpc = rpc.clone();
-        if req.headers().contains_key(http::header::UPGRADE) {
-            // The WebSocket session outlives this request: keep the connection
-            // accounted until it closes.
-            let closed = rpc.on_session_closed();
-            let hold = g.clone();
-            tokio::spawn(async move {
-                closed.await;
-                drop(hold);
-            });
+        if !jsonrpsee::server::ws::is_upgrade_request(&req) {
+            return async move {
+                super::http_edges::call(rpc, req, max_body)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))
+            }
+            .boxed();
         }
+        // The WebSocket session outlives this request: keep the connection
+        // accounted until it closes.
+        let closed = rpc.on_session_closed();
+        let hold = g.clone();
+        tokio::spawn(async move {
+            closed.await;
+            drop(hold);
+        });
         async move { rpc.call(req).await.map_err(|e| anyhow::anyhow!("{e}")) }.boxed()
     });
     if let Err(e) = serve_with_graceful_shutdown(stream, svc, stopped).await {

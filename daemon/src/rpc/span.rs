@@ -1,0 +1,103 @@
+//! One tracing span per call, named `rpc`, with the method and (when the params
+//! name one) the session id, so that every log line a call causes says which call
+//! and which session it belongs to.
+
+use jsonrpsee::core::middleware::{Batch, Notification, RpcServiceT};
+use jsonrpsee::types::Request;
+use serde::Deserialize;
+use std::future::Future;
+use tracing::Instrument;
+
+/// The layer that wraps jsonrpsee's service with [`Traced`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TraceLayer;
+
+impl<S> tower::Layer<S> for TraceLayer {
+    type Service = Traced<S>;
+
+    fn layer(&self, inner: S) -> Traced<S> {
+        Traced { inner }
+    }
+}
+
+/// Runs each call inside its span.
+#[derive(Debug, Clone)]
+pub struct Traced<S> {
+    inner: S,
+}
+
+/// The only field of the params this looks at.
+#[derive(Deserialize)]
+struct Probe<'a> {
+    #[serde(borrow)]
+    session_id: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// The `session_id` of named params, if any.
+pub fn session_id_of(params: Option<&str>) -> Option<String> {
+    let text = params?;
+    if !text.trim_start().starts_with('{') {
+        return None;
+    }
+    serde_json::from_str::<Probe>(text)
+        .ok()?
+        .session_id
+        .map(|s| s.chars().take(128).collect())
+}
+
+impl<S> RpcServiceT for Traced<S>
+where
+    S: RpcServiceT + Send + Sync + Clone + 'static,
+{
+    type MethodResponse = S::MethodResponse;
+    type NotificationResponse = S::NotificationResponse;
+    type BatchResponse = S::BatchResponse;
+
+    fn call<'a>(&self, req: Request<'a>) -> impl Future<Output = Self::MethodResponse> + Send + 'a {
+        let session_id = session_id_of(req.params.as_ref().map(|p| p.get()));
+        let span = tracing::info_span!(
+            "rpc",
+            method = %req.method_name(),
+            session_id = tracing::field::Empty,
+        );
+        if let Some(id) = &session_id {
+            span.record("session_id", tracing::field::display(id));
+        }
+        let call = self.inner.call(req);
+        async move {
+            let r = call.await;
+            tracing::debug!("answered");
+            r
+        }
+        .instrument(span)
+    }
+
+    fn batch<'a>(&self, batch: Batch<'a>) -> impl Future<Output = Self::BatchResponse> + Send + 'a {
+        self.inner
+            .batch(batch)
+            .instrument(tracing::info_span!("rpc_batch"))
+    }
+
+    fn notification<'a>(
+        &self,
+        n: Notification<'a>,
+    ) -> impl Future<Output = Self::NotificationResponse> + Send + 'a {
+        self.inner.notification(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_session_id_comes_from_named_params_only() {
+        assert_eq!(
+            session_id_of(Some(r#"{"session_id":"s_1","text":"x"}"#)).as_deref(),
+            Some("s_1")
+        );
+        assert_eq!(session_id_of(Some(r#"["s_1"]"#)), None);
+        assert_eq!(session_id_of(Some(r#"{"text":"x"}"#)), None);
+        assert_eq!(session_id_of(None), None);
+    }
+}
