@@ -155,6 +155,8 @@ impl Bookkeeping {
             return None;
         }
         match item {
+            // The replay boundary is not an event of the session: it moves nothing.
+            Some(Ok(env)) if matches!(env.event, Event::ReplayComplete { .. }) => Some(Ok(env)),
             Some(Ok(env)) => {
                 self.last_seq = Some(env.seq);
                 if let Event::SessionClosed { reason } = env.event {

@@ -235,6 +235,9 @@ impl Resume {
     pub(crate) fn admit(&mut self, env: &EventEnvelope) -> bool {
         let seen_before = self.floor.is_some_and(|f| env.seq <= f);
         match &env.event {
+            // Each subscription's replay boundary is passed on (after a resubscribe
+            // too: what follows is live again); it is not a session event.
+            Event::ReplayComplete { .. } => return true,
             // A pending request is delivered again with its original seq: pass it on
             // only if this stream never yielded it.
             Event::Request {
@@ -375,6 +378,18 @@ mod tests {
         );
         assert!(r.admit(&done));
         assert!(r.open_requests.is_empty());
+    }
+
+    #[test]
+    fn every_replay_boundary_passes_and_moves_nothing() {
+        let mut r = Resume::new(Some(5));
+        let boundary = env(5, Event::ReplayComplete { head_seq: 5 });
+        assert!(r.admit(&boundary));
+        assert_eq!(r.high, Some(5));
+        assert_eq!(admitted(&mut r, &[chunk(6)]), [6]);
+        r.resubscribing();
+        assert!(r.admit(&env(6, Event::ReplayComplete { head_seq: 6 })));
+        assert_eq!(r.high, Some(6));
     }
 
     #[test]

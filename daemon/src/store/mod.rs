@@ -77,6 +77,8 @@ pub struct Store {
     total: AtomicU64,
     shutting_down: AtomicBool,
     pub stats: Stats,
+    /// The daemon-wide session feed (`daemon/subscribe`), marked by every hub.
+    pub feed: Arc<crate::events::Feed>,
 }
 
 impl Store {
@@ -100,6 +102,7 @@ impl Store {
             total: AtomicU64::new(total_sessions),
             shutting_down: AtomicBool::new(false),
             stats: Stats::default(),
+            feed: Arc::default(),
         })
     }
 
@@ -209,7 +212,9 @@ impl Store {
         let db = self.db.clone();
         let keep = self.cfg.event_window as u64;
         let held = AtomicU64::new(rec.seq_reserved);
+        let feed = self.feed.clone();
         let sink: crate::events::EventSink = Box::new(move |env: &EventEnvelope| {
+            feed.on_event(env);
             let body = match serde_json::to_string(env) {
                 Ok(body) => body,
                 Err(e) => return tracing::warn!(error = %e, "cannot serialise event"),

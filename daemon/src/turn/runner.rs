@@ -266,6 +266,19 @@ async fn finish(
                         });
                     }
                 }
+                // Each tool call with its result is one `tool` message, before the reply.
+                for tool in crate::events::tools_of(&e.hub, &verdict.turn_id) {
+                    let index = e.rec.message_count;
+                    e.rec.message_count += 1;
+                    ops.push(Op::InsertMessage(MessageRecord {
+                        session_id: id.clone(),
+                        index,
+                        role: Role::Tool,
+                        content: tool.message_content(),
+                        turn_id: Some(verdict.turn_id.0.clone()),
+                        created_at: now.clone(),
+                    }));
+                }
                 if !content.is_empty() || verdict.stop_reason == StopReason::EndTurn {
                     let index = e.rec.message_count;
                     e.rec.message_count += 1;
