@@ -36,7 +36,7 @@ async fn replay_complete_follows_the_replay_and_precedes_live_events() {
     let head = c.messages(&id, None, None).await.unwrap().seq;
     assert!(head > 0);
 
-    let mut replayed = c.subscribe(&id, Some(0)).await.unwrap();
+    let mut replayed = c.subscribe(&id, Some(0)).await.unwrap().with_replay_boundary();
     let mut seqs = Vec::new();
     let boundary = loop {
         let env = next(&mut replayed).await;
@@ -49,7 +49,7 @@ async fn replay_complete_follows_the_replay_and_precedes_live_events() {
     assert_eq!(seqs, (1..=head).collect::<Vec<_>>());
 
     // Without since_seq the replay is empty: the boundary comes first.
-    let mut live = c.subscribe(&id, None).await.unwrap();
+    let mut live = c.subscribe(&id, None).await.unwrap().with_replay_boundary();
     let first = next(&mut live).await;
     assert_eq!(first.event, Event::ReplayComplete { head_seq: head });
     c.prompt_text(&id, "three").await.unwrap();
@@ -93,7 +93,11 @@ async fn a_snapshot_mid_turn_continues_without_gap_beyond_the_replay_window() {
     assert!(text.starts_with(&partial.content));
     assert!(snap.seq > 32, "far beyond the window of 16");
 
-    let mut events = c.subscribe(&id, Some(snap.seq)).await.unwrap();
+    let mut events = c
+        .subscribe(&id, Some(snap.seq))
+        .await
+        .unwrap()
+        .with_replay_boundary();
     let mut answer = partial.content.clone();
     let mut expected_seq = snap.seq + 1;
     loop {
