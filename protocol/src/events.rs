@@ -74,6 +74,10 @@ pub enum Event {
     ReplayComplete {
         head_seq: u64,
     },
+    /// The session was renamed (`session/rename`).
+    TitleChanged {
+        title: String,
+    },
 }
 
 impl Event {
@@ -96,6 +100,7 @@ impl Event {
             Event::SessionClosed { .. } => e::SESSION_CLOSED,
             Event::Resync { .. } => e::RESYNC,
             Event::ReplayComplete { .. } => e::REPLAY_COMPLETE,
+            Event::TitleChanged { .. } => e::TITLE_CHANGED,
         }
     }
 }

@@ -505,6 +505,13 @@ fn event_samples() -> Vec<(Event, &'static str, &'static [&'static str])> {
             "replay_complete",
             &["head_seq"],
         ),
+        (
+            Event::TitleChanged {
+                title: "renamed".into(),
+            },
+            "title_changed",
+            &["title"],
+        ),
     ]
 }
 
@@ -525,6 +532,7 @@ fn tag_of(e: &Event) -> &'static str {
         Event::SessionClosed { .. } => methods::event::SESSION_CLOSED,
         Event::Resync { .. } => methods::event::RESYNC,
         Event::ReplayComplete { .. } => methods::event::REPLAY_COMPLETE,
+        Event::TitleChanged { .. } => methods::event::TITLE_CHANGED,
     }
 }
 
@@ -532,7 +540,7 @@ fn tag_of(e: &Event) -> &'static str {
 fn every_event_variant_round_trips_inside_an_envelope() {
     let samples = event_samples();
     let tags: BTreeSet<&str> = samples.iter().map(|(_, t, _)| *t).collect();
-    assert_eq!(tags.len(), 15, "one sample per variant");
+    assert_eq!(tags.len(), 16, "one sample per variant");
     for (seq, (event, tag, fields)) in samples.into_iter().enumerate() {
         let env = EventEnvelope {
             session_id: SessionId::from("s-1"),
@@ -1159,6 +1167,8 @@ fn method_names_are_the_contract_names() {
         "session/uploads",
         "session/subscribe",
         "session/unsubscribe",
+        "session/rename",
+        "daemon/agents",
         "admin/kill",
         "admin/sessions",
         "admin/stats",
@@ -1208,6 +1218,9 @@ mod trait_methods {
             not_served()
         }
         async fn daemon_status(&self, _: &Extensions) -> RpcResult<DaemonStatus> {
+            not_served()
+        }
+        async fn daemon_agents(&self, _: &Extensions) -> RpcResult<AgentsResult> {
             not_served()
         }
     }
@@ -1266,6 +1279,14 @@ mod trait_methods {
             _: SessionId,
             _: OverridesPatch,
         ) -> RpcResult<ConfigureResult> {
+            not_served()
+        }
+        async fn session_rename(
+            &self,
+            _: &Extensions,
+            _: SessionId,
+            _: String,
+        ) -> RpcResult<SessionInfo> {
             not_served()
         }
         async fn session_close(&self, _: &Extensions, _: SessionId) -> RpcResult<CloseResult> {

@@ -33,6 +33,8 @@ pub enum Msg {
     Uploaded(UploadEntry),
     Reloaded(MessagesResult),
     Feed(FeedStream),
+    /// A new subscription for the attached session, continuing after its last seq.
+    Resubscribed(SessionId, ResumingEventStream),
 }
 
 /// A yes/no question of the attach screen.
@@ -54,6 +56,10 @@ pub struct AttachScreen {
     /// When Ctrl-C last cleared the input (a second one within 2 s detaches).
     pub last_ctrl_c: Option<Instant>,
     pub reloading: bool,
+    /// A resubscribe is under way (the stream ended without `session_closed`).
+    pub resubscribing: bool,
+    /// The session was closed or evicted: the next prompt loads and follows it again.
+    pub unloaded: bool,
 }
 
 pub enum Screen {
@@ -213,12 +219,15 @@ impl App {
                     match ev {
                         Some(Ok(env)) => self.on_event(&env),
                         Some(Err(e)) => {
-                            self.notice_error(format!("event stream: {e}"));
+                            tracing::debug!(error = %e, "event stream error");
                             if let Screen::Attach(a) = &mut self.screen {
                                 a.st.link = Link::Reconnecting;
                             }
                         }
-                        None => events = None,
+                        None => {
+                            events = None;
+                            self.resubscribe();
+                        }
                     }
                 },
                 u = next_of(&mut self.feed) => match u {
@@ -234,6 +243,35 @@ impl App {
                 }
             }
         }
+    }
+
+    /// Follows the attached session again from its last seq, keeping the screen
+    /// (after the stream ended without `session_closed`, or to follow a session that
+    /// was unloaded and is loaded again).
+    pub fn resubscribe(&mut self) {
+        let Screen::Attach(a) = &mut self.screen else {
+            return;
+        };
+        if a.resubscribing || a.unloaded || a.st.closed.is_some() {
+            return;
+        }
+        a.resubscribing = true;
+        let rc = self.rc.clone();
+        let id = a.st.info.session_id.clone();
+        let since = a.st.last_seq;
+        self.spawn(async move {
+            let mut delay = Duration::from_millis(50);
+            loop {
+                match rc.subscribe(&id, Some(since)).await {
+                    Ok(s) => return Ok(Some(Msg::Resubscribed(id, s.with_replay_boundary()))),
+                    Err(e) if e.is_disconnect() || e.code().is_none() => {
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(Duration::from_secs(2));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        });
     }
 
     fn on_tick(&mut self) {
@@ -294,6 +332,8 @@ impl App {
                     events: Some(events),
                     last_ctrl_c: None,
                     reloading: false,
+                    resubscribing: false,
+                    unloaded: false,
                 }));
             }
             Msg::AttachFailed(t) => match &mut self.screen {
@@ -335,6 +375,14 @@ impl App {
                 self.feed = Some(f);
                 self.feed_pending = false;
             }
+            Msg::Resubscribed(id, s) => {
+                if let Screen::Attach(a) = &mut self.screen {
+                    if a.st.info.session_id == id {
+                        a.events = Some(s);
+                        a.resubscribing = false;
+                    }
+                }
+            }
         }
     }
 
@@ -371,10 +419,15 @@ impl App {
             use sessiond_protocol::CloseReason::*;
             match reason {
                 Killed | Deleted | Expired => self.exit = Some(Exit::Closed(reason)),
-                Closed | Evicted => a.st.notice(format!(
-                    "the session was unloaded ({}); it stays readable, and a prompt loads it again",
-                    super::status::close_word(reason)
-                )),
+                Closed | Evicted => {
+                    a.st.notice(format!(
+                        "the session was unloaded ({}); it stays readable, and a prompt loads it again",
+                        super::status::close_word(reason)
+                    ));
+                    // Not closed for good: a later prompt follows it again.
+                    a.st.closed = None;
+                    a.unloaded = true;
+                }
             }
         }
         if a.st.needs_reload && !a.reloading {

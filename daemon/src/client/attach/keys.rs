@@ -7,7 +7,9 @@ use super::picker::Ask;
 use super::session::How;
 use super::Exit;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent, MouseEventKind};
-use sessiond_client::protocol::params::{NewSessionParams, OverridesPatch, PromptParams};
+use sessiond_client::protocol::params::{
+    NewSessionParams, OverridesPatch, PromptParams, PromptResult,
+};
 use sessiond_protocol::{Mode, Patch, SessionId};
 use std::time::{Duration, Instant};
 
@@ -221,7 +223,8 @@ impl App {
         let Some(a) = self.attach() else { return };
         let id = a.st.info.session_id.clone();
         let attachments: Vec<String> = a.attachments.drain(..).map(|e| e.ref_id).collect();
-        let resubscribe = a.events.is_none().then_some(a.st.last_seq);
+        let since = a.st.last_seq;
+        let unloaded = std::mem::take(&mut a.unloaded);
         let rc = self.rc.clone();
         let tx = self.tx.clone();
         self.spawn(async move {
@@ -235,17 +238,18 @@ impl App {
                     wait: None,
                 })
                 .await?;
-            if r.queued_behind > 0 {
-                let _ = tx.send(Msg::Notice(format!(
-                    "queued behind {} turn(s)",
-                    r.queued_behind
-                )));
+            if let PromptResult::Accepted(a) = r {
+                if a.queued_behind > 0 {
+                    let _ = tx.send(Msg::Notice(format!(
+                        "queued behind {} turn(s)",
+                        a.queued_behind
+                    )));
+                }
             }
-            // The session had been unloaded under us: follow it again.
-            if resubscribe.is_some() {
-                let me = rc.identity().tui_id.clone();
-                let r = super::session::attach(&rc, &me, &id, How::default()).await?;
-                return Ok(Some(Msg::Attached(Box::new(r))));
+            // The session had been unloaded under us: the prompt loaded it; follow it again.
+            if unloaded {
+                let s = rc.subscribe(&id, Some(since)).await?;
+                return Ok(Some(Msg::Resubscribed(id, s.with_replay_boundary())));
             }
             Ok(None)
         });

@@ -386,6 +386,7 @@ impl Attached {
                 }
             }
             Event::UploadAdded { .. } => {}
+            Event::TitleChanged { title } => self.info.title = Some(title.clone()),
             Event::SessionClosed { reason } => {
                 self.closed = Some(*reason);
                 self.running = None;
