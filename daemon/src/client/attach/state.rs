@@ -372,19 +372,7 @@ impl Attached {
                 }
             }
             Event::OverridesChanged { overrides } => self.info.overrides = overrides.clone(),
-            Event::OwnerChanged { owner_tui_id, .. } => {
-                let was_mine = self.info.owner_tui_id.as_ref() == Some(&self.me);
-                self.info.owner_tui_id = owner_tui_id.clone();
-                let now_mine = owner_tui_id.as_ref() == Some(&self.me);
-                if was_mine && !now_mine {
-                    self.notice(format!(
-                        "taken over by {}: this screen is read-only now",
-                        self.owner_words()
-                    ));
-                } else if now_mine && !was_mine {
-                    self.notice("you own this session now");
-                }
-            }
+            Event::OwnerChanged { owner_tui_id, .. } => self.set_owner(owner_tui_id.clone()),
             Event::UploadAdded { .. } => {}
             Event::TitleChanged { title } => self.info.title = Some(title.clone()),
             Event::SessionClosed { reason } => {
@@ -398,7 +386,28 @@ impl Attached {
 
     /// A newer record of the session (from `session/get` or the daemon feed).
     pub fn set_info(&mut self, info: SessionInfo) {
-        self.info = info;
+        let owner = info.owner_tui_id.clone();
+        self.info = SessionInfo {
+            owner_tui_id: self.info.owner_tui_id.clone(),
+            ..info
+        };
+        self.set_owner(owner);
+    }
+
+    /// A change of owner (from the event or a newer record, whichever comes first)
+    /// says so once.
+    fn set_owner(&mut self, owner: Option<TuiId>) {
+        let was_mine = self.info.owner_tui_id.as_ref() == Some(&self.me);
+        let now_mine = owner.as_ref() == Some(&self.me);
+        self.info.owner_tui_id = owner;
+        if was_mine && !now_mine {
+            self.notice(format!(
+                "taken over by {}: this screen is read-only now",
+                self.owner_words()
+            ));
+        } else if now_mine && !was_mine {
+            self.notice("you own this session now");
+        }
     }
 }
 
