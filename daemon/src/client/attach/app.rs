@@ -322,19 +322,10 @@ impl App {
             }
             Msg::Attached(b) => {
                 let (st, events) = *b;
-                self.screen = Screen::Attach(Box::new(AttachScreen {
-                    st,
-                    view: View::default(),
-                    input: Input::default(),
-                    dialog: None,
-                    confirm: None,
-                    attachments: Vec::new(),
-                    events: Some(events),
-                    last_ctrl_c: None,
-                    reloading: false,
-                    resubscribing: false,
-                    unloaded: false,
-                }));
+                let mut a = AttachScreen::new(st);
+                a.events = Some(events);
+                a.sync_dialog();
+                self.screen = Screen::Attach(Box::new(a));
             }
             Msg::AttachFailed(t) => match &mut self.screen {
                 Screen::Picker(p) => p.message = Some(t),
@@ -454,12 +445,28 @@ impl App {
                 },
                 area,
             ),
-            Screen::Attach(a) => draw_attach(f, area, a, &self.theme),
+            Screen::Attach(a) => draw_attach(f, area, a, &self.theme, Instant::now()),
         }
     }
 }
 
 impl AttachScreen {
+    pub fn new(st: Attached) -> AttachScreen {
+        AttachScreen {
+            st,
+            view: View::default(),
+            input: Input::default(),
+            dialog: None,
+            confirm: None,
+            attachments: Vec::new(),
+            events: None,
+            last_ctrl_c: None,
+            reloading: false,
+            resubscribing: false,
+            unloaded: false,
+        }
+    }
+
     /// Shows the first pending request as a dialog (the owner only).
     pub fn sync_dialog(&mut self) {
         if self.st.read_only() {
@@ -479,7 +486,7 @@ impl AttachScreen {
 }
 
 /// Draws the attach screen into `area` (also used by the view tests).
-pub fn draw_attach(f: &mut Frame, area: Rect, a: &AttachScreen, theme: &Theme) {
+pub fn draw_attach(f: &mut Frame, area: Rect, a: &AttachScreen, theme: &Theme, now: Instant) {
     let input_h = InputBox::height(&a.input);
     let [status, body, input] = Layout::vertical([
         Constraint::Length(1),
@@ -491,7 +498,7 @@ pub fn draw_attach(f: &mut Frame, area: Rect, a: &AttachScreen, theme: &Theme) {
         StatusLine {
             state: &a.st,
             theme,
-            now: Instant::now(),
+            now,
         },
         status,
     );

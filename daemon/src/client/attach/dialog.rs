@@ -91,7 +91,8 @@ impl Widget for DialogView<'_> {
             help = "Enter answers · Esc cancels the turn";
         } else {
             for (i, o) in d.request.options.iter().enumerate().take(9) {
-                let text = format!("{}. {}", i + 1, o.label);
+                let mark = if i == d.selected { "›" } else { " " };
+                let text = format!("{mark} {}. {}", i + 1, o.label);
                 let style = if i == d.selected {
                     self.theme.selected()
                 } else {
@@ -110,7 +111,7 @@ impl Widget for DialogView<'_> {
             RequestKind::Permission => " permission ",
             RequestKind::Question => " question ",
         };
-        let h = lines.len() as u16 + 4;
+        let h = lines.len() as u16 + 3;
         let rect = centered(area, area.width.saturating_sub(8).clamp(20, 72), h);
         Clear.render(rect, buf);
         Paragraph::new(lines)

@@ -15,13 +15,10 @@ pub fn short_id(id: &str) -> String {
     s.chars().take(8).collect()
 }
 
-/// The state in words: `reconnecting`, `awaiting`, `running 12s`, `idle`, with
+/// The state in words: `awaiting your answer`, `running 12s` or `idle`, with
 /// `N queued` and `read-only` added when they apply.
 pub fn state_words(s: &Attached, now: Instant) -> String {
     let mut parts: Vec<String> = Vec::new();
-    if s.link == Link::Reconnecting {
-        parts.push("reconnecting".into());
-    }
     if let Some(reason) = s.closed {
         parts.push(format!("closed ({})", close_word(reason)));
     } else if !s.requests.is_empty() || s.info.pending_requests > 0 && s.running.is_some() {
@@ -77,12 +74,6 @@ pub fn status_text(s: &Attached, now: Instant) -> String {
         parts.push(model.join(" "));
     }
     parts.push(state_words(s, now));
-    parts.push(format!("owner: {}", s.owner_words()));
-    parts.push(format!(
-        "{} watcher{}",
-        i.watchers,
-        if i.watchers == 1 { "" } else { "s" }
-    ));
     parts.push(
         match s.link {
             Link::Connected => "connected",
@@ -90,6 +81,12 @@ pub fn status_text(s: &Attached, now: Instant) -> String {
         }
         .into(),
     );
+    parts.push(format!("owner: {}", s.owner_words()));
+    parts.push(format!(
+        "{} watcher{}",
+        i.watchers,
+        if i.watchers == 1 { "" } else { "s" }
+    ));
     parts.join(" · ")
 }
 
