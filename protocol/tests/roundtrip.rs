@@ -1571,7 +1571,14 @@ fn a_partial_message_says_so_and_a_stored_one_omits_the_flag() {
     };
     let v = roundtrip(
         &m,
-        &["index", "role", "content", "turn_id", "created_at", "partial"],
+        &[
+            "index",
+            "role",
+            "content",
+            "turn_id",
+            "created_at",
+            "partial",
+        ],
     );
     assert_eq!(v["partial"], true);
     // A result without `seq` (an older daemon) parses with seq 0.

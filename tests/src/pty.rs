@@ -83,7 +83,9 @@ impl Tui {
 
     /// Types `keys` (raw bytes: "\r" Enter, "\x1b" Esc, "\x04" Ctrl-D, "\x03" Ctrl-C).
     pub fn send(&mut self, keys: &str) {
-        self.writer.write_all(keys.as_bytes()).expect("write to pty");
+        self.writer
+            .write_all(keys.as_bytes())
+            .expect("write to pty");
         self.writer.flush().expect("flush pty");
     }
 

@@ -36,7 +36,11 @@ async fn replay_complete_follows_the_replay_and_precedes_live_events() {
     let head = c.messages(&id, None, None).await.unwrap().seq;
     assert!(head > 0);
 
-    let mut replayed = c.subscribe(&id, Some(0)).await.unwrap().with_replay_boundary();
+    let mut replayed = c
+        .subscribe(&id, Some(0))
+        .await
+        .unwrap()
+        .with_replay_boundary();
     let mut seqs = Vec::new();
     let boundary = loop {
         let env = next(&mut replayed).await;
@@ -77,7 +81,9 @@ async fn a_snapshot_mid_turn_continues_without_gap_beyond_the_replay_window() {
     .await;
     let c = d.tui().await;
     let id = new_session(&c, "slow").await;
-    let text: String = (0..400).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+    let text: String = (0..400)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
     c.prompt_text(&id, text.clone()).await.unwrap();
 
     let snap = wait_for("60 characters streamed", || async {
@@ -87,7 +93,10 @@ async fn a_snapshot_mid_turn_continues_without_gap_beyond_the_replay_window() {
     })
     .await;
     let user = &snap.messages[snap.messages.len() - 2];
-    assert_eq!((user.role, user.content.as_str()), (Role::User, text.as_str()));
+    assert_eq!(
+        (user.role, user.content.as_str()),
+        (Role::User, text.as_str())
+    );
     let partial = snap.messages.last().unwrap();
     assert_eq!(partial.role, Role::Assistant);
     assert!(text.starts_with(&partial.content));
@@ -213,7 +222,10 @@ async fn the_daemon_feed_reports_creation_turns_owner_and_deletion() {
     let id = new_session(&owner, "slow").await;
     until(&mut feed, &id, |u| changed(u).is_some_and(|s| s.live)).await;
 
-    owner.prompt_text(&id, "a long enough answer").await.unwrap();
+    owner
+        .prompt_text(&id, "a long enough answer")
+        .await
+        .unwrap();
     until(&mut feed, &id, |u| {
         changed(u).is_some_and(|s| s.turn.as_ref().map(|t| t.state) == Some(TurnState::Running))
     })

@@ -123,12 +123,18 @@ async fn attaching_mid_turn_beyond_the_replay_window_shows_the_answer_from_its_s
 
     let tui = Tui::spawn(&d.dirs, &["attach", "--watch", id.as_str()]);
     let rows = tui.wait_for("running");
-    let first = rows.iter().position(|r| r.starts_with("BEGIN")).expect("answer start");
+    let first = rows
+        .iter()
+        .position(|r| r.starts_with("BEGIN"))
+        .expect("answer start");
     assert_eq!(rows[first].len(), 100, "the first 100 characters: {rows:?}");
 
     std::fs::write(&gate, "").unwrap();
     let rows = tui.wait_for("── end_turn");
-    let first = rows.iter().position(|r| r.starts_with("BEGIN")).expect("answer start");
+    let first = rows
+        .iter()
+        .position(|r| r.starts_with("BEGIN"))
+        .expect("answer start");
     let answer: String = rows[first..]
         .iter()
         .take_while(|r| !r.starts_with("──"))
@@ -153,8 +159,8 @@ async fn a_permission_answered_with_2_reaches_the_command_agent() {
     tui.send("2");
     let rows = tui.wait_for("── end_turn");
     assert!(
-        rows.iter().any(|r| r.contains(r#""option_id":"deny""#)
-            && r.contains(r#""outcome":"selected""#)),
+        rows.iter()
+            .any(|r| r.contains(r#""option_id":"deny""#) && r.contains(r#""outcome":"selected""#)),
         "{rows:?}"
     );
 }

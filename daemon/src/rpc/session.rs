@@ -2,12 +2,12 @@
 //! close, delete.
 
 use super::{ctx, invalid_params, Rpc};
+use crate::events::feed::Change;
 use crate::store::ListFilter;
 use jsonrpsee::core::{async_trait, RpcResult, SubscriptionResult};
 use jsonrpsee::{Extensions, PendingSubscriptionSink};
 use sessiond_protocol::api::SessionApiServer;
 use sessiond_protocol::params::*;
-use crate::events::feed::Change;
 use sessiond_protocol::{Mode, Overrides, SessionId, SessionInfo, SessionStatus};
 
 /// Resolves the `owner` filter of a listing for a caller.
@@ -91,7 +91,10 @@ impl SessionApiServer for Rpc {
             keep_siblings,
         };
         let (session, evicted) = self.d.store.create(&caller, params).await?;
-        self.d.store.feed.touch(&session.session_id, Change::Changed);
+        self.d
+            .store
+            .feed
+            .touch(&session.session_id, Change::Changed);
         Ok(SessionResult { session, evicted })
     }
 
@@ -113,7 +116,10 @@ impl SessionApiServer for Rpc {
                 keep_siblings.unwrap_or(false),
             )
             .await?;
-        self.d.store.feed.touch(&session.session_id, Change::Changed);
+        self.d
+            .store
+            .feed
+            .touch(&session.session_id, Change::Changed);
         Ok(SessionResult { session, evicted })
     }
 

@@ -29,7 +29,7 @@ pub enum Msg {
     AttachFailed(String),
     Sessions(Vec<SessionInfo>),
     Agents(Vec<String>),
-    Info(SessionInfo),
+    Info(Box<SessionInfo>),
     Uploaded(UploadEntry),
     Reloaded(MessagesResult),
     Feed(FeedStream),
@@ -289,7 +289,7 @@ impl App {
                 tokio::spawn(async move {
                     if let Ok(c) = rc.client().await {
                         if let Ok(info) = c.get_session(&id).await {
-                            let _ = tx.send(Msg::Info(info));
+                            let _ = tx.send(Msg::Info(Box::new(info)));
                         }
                     }
                 });
@@ -343,14 +343,16 @@ impl App {
                     });
                 }
             }
-            Msg::Info(info) => self.on_update(DaemonUpdate::SessionChanged {
-                session: Box::new(info),
-            }),
+            Msg::Info(info) => self.on_update(DaemonUpdate::SessionChanged { session: info }),
             Msg::Uploaded(e) => {
                 if let Screen::Attach(a) = &mut self.screen {
                     a.st.notice(format!(
                         "{} attached to the next prompt",
-                        if e.name.is_empty() { &e.marker } else { &e.name }
+                        if e.name.is_empty() {
+                            &e.marker
+                        } else {
+                            &e.name
+                        }
                     ));
                     a.attachments.push(e);
                 }

@@ -48,9 +48,7 @@ impl Dialog {
     /// The answer Enter gives: the selected option, or the typed text.
     pub fn enter(&self) -> Option<serde_json::Value> {
         match self.request.kind {
-            RequestKind::Permission if !self.request.options.is_empty() => {
-                self.pick(self.selected)
-            }
+            RequestKind::Permission if !self.request.options.is_empty() => self.pick(self.selected),
             _ => Some(serde_json::json!({"outcome": "answered", "text": self.answer.text})),
         }
     }
@@ -85,10 +83,9 @@ impl Widget for DialogView<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let d = self.dialog;
         let mut lines = vec![Line::raw(d.request.prompt.clone()), Line::raw("")];
-        let help;
-        if d.takes_text() {
+        let help = if d.takes_text() {
             lines.push(Line::raw(format!("> {}", d.answer.text)));
-            help = "Enter answers · Esc cancels the turn";
+            "Enter answers · Esc cancels the turn"
         } else {
             for (i, o) in d.request.options.iter().enumerate().take(9) {
                 let mark = if i == d.selected { "›" } else { " " };
@@ -100,8 +97,8 @@ impl Widget for DialogView<'_> {
                 };
                 lines.push(Line::from(Span::styled(text, style)));
             }
-            help = "1-9 or arrows + Enter answer · Esc cancels the turn";
-        }
+            "1-9 or arrows + Enter answer · Esc cancels the turn"
+        };
         lines.push(Line::raw(""));
         lines.push(Line::from(Span::styled(help, self.theme.thought())));
         if self.more > 0 {

@@ -9,8 +9,18 @@ use ratatui::widgets::{Block, Borders, Paragraph, Widget};
 
 /// The slash commands, for completion and help.
 pub const COMMANDS: &[&str] = &[
-    "/model", "/provider", "/temperature", "/title", "/upload", "/interrupt", "/cancel",
-    "/new", "/sessions", "/take-over", "/detach", "/help",
+    "/model",
+    "/provider",
+    "/temperature",
+    "/title",
+    "/upload",
+    "/interrupt",
+    "/cancel",
+    "/new",
+    "/sessions",
+    "/take-over",
+    "/detach",
+    "/help",
 ];
 
 /// The text being typed and the cursor (a char index).

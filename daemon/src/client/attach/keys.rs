@@ -270,8 +270,13 @@ impl App {
         a.st.watch = false;
         let rc = self.rc.clone();
         self.spawn(async move {
-            let info = rc.client().await?.load_session(&id, true, false).await?.session;
-            Ok(Some(Msg::Info(info)))
+            let info = rc
+                .client()
+                .await?
+                .load_session(&id, true, false)
+                .await?
+                .session;
+            Ok(Some(Msg::Info(Box::new(info))))
         });
     }
 
@@ -303,7 +308,7 @@ impl App {
                 let rc = self.rc.clone();
                 self.spawn(async move {
                     let info = rc.client().await?.rename(&id, &t).await?;
-                    Ok(Some(Msg::Info(info)))
+                    Ok(Some(Msg::Info(Box::new(info))))
                 });
             }
             Command::Upload(path) => {
@@ -369,7 +374,7 @@ impl App {
                         let rc = self.rc.clone();
                         self.spawn(async move {
                             let info = rc.client().await?.rename(&id, &title).await?;
-                            Ok(Some(Msg::Info(info)))
+                            Ok(Some(Msg::Info(Box::new(info))))
                         });
                     }
                     KeyCode::Backspace => input.backspace(),
@@ -440,7 +445,9 @@ impl App {
                 let mut names: Vec<(bool, String)> =
                     agents.into_iter().map(|a| (!a.default, a.alias)).collect();
                 names.sort();
-                Ok(Some(Msg::Agents(names.into_iter().map(|(_, n)| n).collect())))
+                Ok(Some(Msg::Agents(
+                    names.into_iter().map(|(_, n)| n).collect(),
+                )))
             });
             return;
         }

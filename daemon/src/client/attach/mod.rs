@@ -126,9 +126,7 @@ async fn start(cfg: &Config, profile: Option<&str>, args: &AttachArgs) -> anyhow
     let profile = Profile::named(profile)?;
     // One plain connection settles the identity (issued and saved if needed).
     let first = super::connect::connect_as(cfg, &profile, "sessiond-attach").await?;
-    let identity = first
-        .identity()
-        .context("the daemon issued no identity")?;
+    let identity = first.identity().context("the daemon issued no identity")?;
     drop(first);
     let rc = ReconnectingClient::connect_unix(cfg.socket_path(), "sessiond-attach", Some(identity))
         .await

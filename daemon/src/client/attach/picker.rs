@@ -57,12 +57,7 @@ impl Picker {
         self.sessions
             .iter()
             .filter(|s| {
-                f.is_empty()
-                    || s.title
-                        .as_deref()
-                        .unwrap_or("")
-                        .to_lowercase()
-                        .contains(&f)
+                f.is_empty() || s.title.as_deref().unwrap_or("").to_lowercase().contains(&f)
             })
             .collect()
     }
@@ -280,7 +275,10 @@ fn render_ask(ask: &Ask, p: &Picker, area: Rect, buf: &mut Buffer, th: &Theme) {
             agent,
             mode,
         } => {
-            let mut l = vec![Line::raw(format!("mode: {mode} (Tab switches)")), Line::raw("")];
+            let mut l = vec![
+                Line::raw(format!("mode: {mode} (Tab switches)")),
+                Line::raw(""),
+            ];
             for (i, a) in agents.iter().enumerate() {
                 let style = if i == *agent {
                     th.selected()

@@ -48,7 +48,8 @@ pub async fn resolve(c: &Client, given: &str) -> anyhow::Result<SessionId> {
     let matches: Vec<&SessionInfo> = all
         .iter()
         .filter(|s| {
-            s.session_id.as_str().starts_with(given) || bare(s.session_id.as_str()).starts_with(given)
+            s.session_id.as_str().starts_with(given)
+                || bare(s.session_id.as_str()).starts_with(given)
         })
         .collect();
     match matches.as_slice() {
@@ -77,9 +78,10 @@ pub async fn snapshot(c: &Client, id: &SessionId) -> anyhow::Result<MessagesResu
     if first.total <= u64::from(PAGE) {
         return Ok(first);
     }
-    Ok(c
-        .messages(id, Some(first.total - u64::from(PAGE)), Some(PAGE))
-        .await?)
+    Ok(
+        c.messages(id, Some(first.total - u64::from(PAGE)), Some(PAGE))
+            .await?,
+    )
 }
 
 /// Attaches: owns the session when it may (load, or take over when asked), reads

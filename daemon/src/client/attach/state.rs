@@ -35,7 +35,10 @@ pub enum Item {
         usage: Usage,
     },
     /// Something the TUI says (errors, ownership changes, help).
-    Notice { text: String, error: bool },
+    Notice {
+        text: String,
+        error: bool,
+    },
 }
 
 /// A tool call with its result (one summary line, expandable).
@@ -201,7 +204,9 @@ impl Attached {
                         text: m.content.clone(),
                     })
                 }
-                Role::Tool => self.items.push(Item::Tool(tool_from_message(turn_id, &m.content))),
+                Role::Tool => self
+                    .items
+                    .push(Item::Tool(tool_from_message(turn_id, &m.content))),
             }
         }
         self.last_seq = snap.seq;
@@ -209,9 +214,10 @@ impl Attached {
     }
 
     fn assistant_mut(&mut self, turn_id: &TurnId) -> &mut String {
-        let found = self.items.iter().position(
-            |i| matches!(i, Item::Assistant { turn_id: Some(t), .. } if t == turn_id),
-        );
+        let found = self
+            .items
+            .iter()
+            .position(|i| matches!(i, Item::Assistant { turn_id: Some(t), .. } if t == turn_id));
         let idx = match found {
             Some(i) => i,
             None => {
@@ -307,9 +313,11 @@ impl Attached {
                 name,
                 input,
             } => {
-                if !self.items.iter().any(
-                    |i| matches!(i, Item::Tool(t) if &t.tool_call_id == tool_call_id),
-                ) {
+                if !self
+                    .items
+                    .iter()
+                    .any(|i| matches!(i, Item::Tool(t) if &t.tool_call_id == tool_call_id))
+                {
                     self.items.push(Item::Tool(ToolItem {
                         turn_id: Some(turn_id.clone()),
                         tool_call_id: tool_call_id.clone(),
