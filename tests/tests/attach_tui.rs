@@ -247,3 +247,74 @@ async fn not_a_terminal_exits_2() {
     assert_eq!(code, 2);
     assert!(err.contains("must be a terminal"), "{err}");
 }
+
+async fn titled(c: &Client, agent: &str, title: &str) -> SessionId {
+    c.new_session(sessiond_protocol::params::NewSessionParams {
+        agent: Some(agent.into()),
+        title: Some(title.into()),
+        keep_siblings: Some(true),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .session
+    .session_id
+}
+
+#[tokio::test]
+async fn the_picker_filters_attaches_creates_deletes_and_updates_live() {
+    let d = Daemon::start_with(&config()).await;
+    // Unowned sessions (an anonymous client made them): any profile may claim them.
+    let c = d.client().await;
+    titled(&c, "fast", "alpha notes").await;
+    titled(&c, "fast", "beta plan").await;
+    let mut tui = Tui::spawn(&d.dirs, &["attach"]);
+    tui.wait_for("alpha notes");
+    let rows = tui.wait_for("beta plan");
+    let beta = rows.iter().position(|r| r.contains("beta plan")).unwrap();
+    let alpha = rows.iter().position(|r| r.contains("alpha notes")).unwrap();
+    assert!(beta < alpha, "newest first: {rows:?}");
+
+    // A session created elsewhere shows up while the picker is open.
+    titled(&c, "fast", "gamma live").await;
+    tui.wait_for("gamma live");
+
+    tui.send("beta");
+    tui.wait_until("only beta", |rows| {
+        rows.iter().any(|r| r.contains("beta plan"))
+            && !rows.iter().any(|r| r.contains("alpha notes") || r.contains("gamma live"))
+    });
+    tui.send("\r");
+    tui.wait_until("attached to beta", |rows| {
+        rows[0].contains("beta plan") && rows[0].contains("owner: you")
+    });
+
+    // Back to the picker: delete gamma with confirmation.
+    tui.send("/sessions\r");
+    tui.wait_for("filter:");
+    tui.send("gamma");
+    tui.wait_until("only gamma", |rows| {
+        rows.iter().any(|r| r.contains("gamma live"))
+            && !rows.iter().any(|r| r.contains("beta plan"))
+    });
+    tui.send("\x18");
+    tui.wait_for("Delete gamma live?");
+    tui.send("y");
+    tui.wait_until("gamma gone", |rows| {
+        !rows.iter().any(|r| r.contains("gamma live"))
+    });
+    assert_eq!(sessions(&c).await.len(), 2);
+
+    // Ctrl-N asks for agent and mode (daemon/agents), creates and attaches.
+    tui.send("\x7f\x7f\x7f\x7f\x7f");
+    tui.send("\x0e");
+    tui.wait_for("new session");
+    tui.wait_for("fast");
+    tui.send("\r");
+    tui.wait_until("attached to the new one", |rows| {
+        rows[0].contains("(untitled)") && rows[0].contains("owner: you")
+    });
+    assert_eq!(sessions(&c).await.len(), 3);
+    tui.send("\x04");
+    assert_eq!(blocking(move || tui.wait_exit()).await, 0);
+}
