@@ -210,22 +210,112 @@ async fn take_over_flips_both_screens() {
     alice.wait_for("> now mine");
 }
 
+/// A turn running when the daemon stops is cancelled (`shutdown`); its verdict,
+/// published while the TUI was losing its connection, still reaches the screen after
+/// the restart, and the session goes on.
 #[tokio::test]
 async fn a_daemon_restart_while_attached_goes_on_without_a_gap() {
     let d = Daemon::start_with(&config()).await;
-    let mut tui = Tui::spawn(&d.dirs, &["attach", "--new", "--agent", "fast"]);
+    let mut tui = Tui::spawn(&d.dirs, &["attach", "--new"]);
     tui.wait_for("idle");
     tui.send("before the restart\r");
     tui.wait_for("── end_turn");
+    tui.send(&format!(
+        "{}\r",
+        "interrupted by the stop ".repeat(20).trim()
+    ));
+    tui.wait_for("running");
     let d = d.restart().await;
+    tui.wait_for("── cancelled (shutdown)");
     // Typed while the TUI may still be reconnecting: the prompt waits for the link.
-    tui.send("after the restart\r");
-    let rows = tui.wait_until("the second answer", |rows| {
+    tui.send("after\r");
+    let rows = tui.wait_until("the third turn's answer", |rows| {
         rows.iter().filter(|r| r.starts_with("── end_turn")).count() == 2
     });
     assert!(has_row(&rows, "before the restart"));
-    assert!(has_row(&rows, "after the restart"));
+    assert!(has_row(&rows, "after"));
+    tui.wait_until("connected", |rows| {
+        rows[0].contains("connected") && !rows[0].contains("reconnecting")
+    });
     drop(d);
+}
+
+#[tokio::test]
+async fn a_pending_request_comes_back_as_a_dialog_after_reattaching() {
+    let d = Daemon::start_with(&config()).await;
+    let mut tui = Tui::spawn_sized(&d.dirs, &["attach", "--new", "--agent", "asker"], 30, 160);
+    tui.wait_for("idle");
+    tui.send("may I?\r");
+    tui.wait_for("2. deny");
+    tui.send("\x04");
+    assert_eq!(blocking(move || tui.wait_exit()).await, 0);
+
+    let c = d.client().await;
+    let id = only_session(&c).await;
+    let mut tui = Tui::spawn_sized(&d.dirs, &["attach", id.as_str()], 30, 160);
+    tui.wait_for("1. allow");
+    tui.wait_for("awaiting your answer");
+    tui.send("1");
+    let rows = tui.wait_for("── end_turn");
+    assert!(
+        rows.iter().any(|r| r.contains(r#""option_id":"allow""#)),
+        "{rows:?}"
+    );
+}
+
+#[tokio::test]
+async fn slash_commands_configure_and_rename_the_session() {
+    let d = Daemon::start_with(&config()).await;
+    let mut tui = Tui::spawn(&d.dirs, &["attach", "--new", "--agent", "fast"]);
+    tui.wait_for("idle");
+    tui.send("/model m-42\r");
+    tui.wait_until("the model in the status line", |rows| {
+        rows[0].contains("m-42")
+    });
+    tui.send("/temp");
+    tui.send("\t");
+    tui.wait_for("/temperature");
+    tui.send("0.5\r");
+    tui.wait_until("the temperature", |rows| rows[0].contains("t=0.5"));
+    tui.send("/title a better name\r");
+    tui.wait_until("the title", |rows| rows[0].starts_with(" a better name"));
+    tui.send("/nonsense\r");
+    tui.wait_for("unknown command /nonsense");
+    let c = d.client().await;
+    let id = only_session(&c).await;
+    let s = c.get_session(&id).await.unwrap();
+    assert_eq!(s.overrides.model.as_deref(), Some("m-42"));
+    assert_eq!(s.overrides.temperature, Some(0.5));
+    assert_eq!(s.title.as_deref(), Some("a better name"));
+}
+
+#[tokio::test]
+async fn a_failed_attach_exits_1_and_an_ambiguous_prefix_lists_the_candidates() {
+    let d = Daemon::start_with(&config()).await;
+    let mut tui = Tui::spawn(&d.dirs, &["attach", "ses_nosuchsession"]);
+    tui.wait_for("no session matches");
+    assert_eq!(blocking(move || tui.wait_exit()).await, 1);
+
+    // 17 ids: two of them share their first hex digit.
+    let c = d.client().await;
+    let mut ids = Vec::new();
+    for _ in 0..17 {
+        ids.push(new_session(&c, "fast").await);
+    }
+    let digit = |id: &SessionId| id.as_str()["ses_".len()..].chars().next().unwrap();
+    let shared = ids
+        .iter()
+        .map(digit)
+        .find(|d0| ids.iter().filter(|i| digit(i) == *d0).count() >= 2)
+        .expect("pigeonhole");
+    let prefix = format!("ses_{shared}");
+    let mut tui = Tui::spawn_sized(&d.dirs, &["attach", &prefix], 30, 400);
+    let rows = tui.wait_for("is ambiguous");
+    let screen = rows.join(" ");
+    for id in ids.iter().filter(|i| digit(i) == shared) {
+        assert!(screen.contains(id.as_str()), "{id:?} listed: {screen}");
+    }
+    assert_eq!(blocking(move || tui.wait_exit()).await, 1);
 }
 
 #[tokio::test]
@@ -282,7 +372,9 @@ async fn the_picker_filters_attaches_creates_deletes_and_updates_live() {
     tui.send("beta");
     tui.wait_until("only beta", |rows| {
         rows.iter().any(|r| r.contains("beta plan"))
-            && !rows.iter().any(|r| r.contains("alpha notes") || r.contains("gamma live"))
+            && !rows
+                .iter()
+                .any(|r| r.contains("alpha notes") || r.contains("gamma live"))
     });
     tui.send("\r");
     tui.wait_until("attached to beta", |rows| {
@@ -300,8 +392,9 @@ async fn the_picker_filters_attaches_creates_deletes_and_updates_live() {
     tui.send("\x18");
     tui.wait_for("Delete gamma live?");
     tui.send("y");
+    // The footer says so once the daemon answered; the feed removes the row.
     tui.wait_until("gamma gone", |rows| {
-        !rows.iter().any(|r| r.contains("gamma live"))
+        rows.iter().any(|r| r.trim() == "deleted") && !rows.iter().any(|r| r.contains("gamma live"))
     });
     assert_eq!(sessions(&c).await.len(), 2);
 
