@@ -85,16 +85,19 @@ pub(crate) async fn snapshot(
         .collect();
     if let Some(p) = cap.partial.filter(|_| !full_page) {
         let now = crate::util::now_rfc3339();
-        let mut index = cap.stored.max(from);
+        let mut index = cap.stored;
         let mut push = |role, content| {
-            messages.push(Message {
-                index,
-                role,
-                content,
-                turn_id: Some(p.turn_id.clone()),
-                created_at: now.clone(),
-                partial: true,
-            });
+            // A `from` past them leaves them out, as it does stored messages.
+            if index >= from {
+                messages.push(Message {
+                    index,
+                    role,
+                    content,
+                    turn_id: Some(p.turn_id.clone()),
+                    created_at: now.clone(),
+                    partial: true,
+                });
+            }
             index += 1;
         };
         for t in &p.tools {

@@ -82,6 +82,8 @@ pub struct App {
     pub exit: Option<Exit>,
     /// Where `/new` and the picker take their defaults from.
     pub cwd: Option<String>,
+    /// The attach screen `/sessions` left, for the picker's Esc to go back to.
+    pub back: Option<Box<AttachScreen>>,
 }
 
 async fn next_of<S: Stream + Unpin>(s: &mut Option<S>) -> Option<S::Item> {
@@ -109,6 +111,7 @@ impl App {
             feed_pending: false,
             exit: None,
             cwd,
+            back: None,
         }
     }
 
@@ -133,6 +136,7 @@ impl App {
 
     /// Attaches to `id` in the background.
     pub fn start_attach(&mut self, id: SessionId, how: How) {
+        self.back = None;
         self.screen = Screen::Loading(format!("attaching to {}", id.as_str()));
         let rc = self.rc.clone();
         let me = self.me.clone();
@@ -148,7 +152,10 @@ impl App {
 
     /// Opens the picker (listing in the background).
     pub fn open_picker(&mut self) {
-        self.screen = Screen::Loading("listing sessions".into());
+        let left = std::mem::replace(&mut self.screen, Screen::Loading("listing sessions".into()));
+        if let Screen::Attach(a) = left {
+            self.back = Some(a);
+        }
         let rc = self.rc.clone();
         self.spawn(async move {
             let c = rc.client().await?;
@@ -158,6 +165,7 @@ impl App {
 
     /// Creates a session and attaches to it.
     pub fn create(&mut self, p: NewSessionParams) {
+        self.back = None;
         self.screen = Screen::Loading("creating a session".into());
         let rc = self.rc.clone();
         let me = self.me.clone();

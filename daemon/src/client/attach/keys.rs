@@ -145,6 +145,9 @@ impl App {
     fn dialog_key(&mut self, k: KeyEvent) {
         let Some(a) = self.attach() else { return };
         let Some(d) = a.dialog.as_mut() else { return };
+        if k.modifiers.contains(KeyModifiers::CONTROL) {
+            return;
+        }
         let answer = if d.takes_text() {
             match k.code {
                 KeyCode::Enter => d.enter(),
@@ -378,7 +381,9 @@ impl App {
                         });
                     }
                     KeyCode::Backspace => input.backspace(),
-                    KeyCode::Char(c) => input.insert(c),
+                    KeyCode::Char(c) if !k.modifiers.contains(KeyModifiers::CONTROL) => {
+                        input.insert(c)
+                    }
                     _ => {}
                 },
                 Ask::New {
@@ -410,7 +415,11 @@ impl App {
             return;
         }
         if ctrl(&k, 'd') || k.code == KeyCode::Esc {
-            self.exit = Some(Exit::Detached);
+            // Back to the session the picker was opened from, else leave.
+            match self.back.take() {
+                Some(a) => self.screen = Screen::Attach(a),
+                None => self.exit = Some(Exit::Detached),
+            }
             return;
         }
         let how = |watch| How {
