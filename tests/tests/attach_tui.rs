@@ -9,6 +9,10 @@ use sessiond_tests::pty::Tui;
 use sessiond_tests::{new_session, wait_for, Daemon};
 
 const GATED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/gated.py");
+const TOOLS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../daemon/tests/fixtures/tools.py"
+);
 const REQUEST: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../daemon/tests/fixtures/request.py"
@@ -20,9 +24,11 @@ fn config() -> String {
          [agents.slow]\nkind = \"echo\"\nchunk_chars = 2\nchunk_delay_ms = 40\n\
          [agents.fast]\nkind = \"echo\"\n\
          [agents.gated]\nkind = \"command\"\ncommand = [\"python3\", {}]\n\
-         [agents.asker]\nkind = \"command\"\ncommand = [\"python3\", {}]\n",
+         [agents.asker]\nkind = \"command\"\ncommand = [\"python3\", {}]\n\
+         [agents.tools]\nkind = \"command\"\ncommand = [\"python3\", {}]\n",
         Value::String(GATED.into()),
         Value::String(REQUEST.into()),
+        Value::String(TOOLS.into()),
     )
 }
 
@@ -410,4 +416,70 @@ async fn the_picker_filters_attaches_creates_deletes_and_updates_live() {
     assert_eq!(sessions(&c).await.len(), 3);
     tui.send("\x04");
     assert_eq!(blocking(move || tui.wait_exit()).await, 0);
+}
+
+#[tokio::test]
+async fn tool_calls_show_live_and_again_after_reattaching() {
+    let d = Daemon::start_with(&config()).await;
+    let mut tui = Tui::spawn(&d.dirs, &["attach", "--new", "--agent", "tools"]);
+    tui.wait_for("idle");
+    tui.send("read a.txt\r");
+    let rows = tui.wait_for("── end_turn");
+    assert!(
+        rows.iter()
+            .any(|r| r.starts_with(r#"⚙ read_file({"path":"a.txt"}) → ok: file contents"#)),
+        "{rows:?}"
+    );
+    assert!(has_row(&rows, "read it"));
+    // Ctrl-O shows the call's input and output in full.
+    tui.send("\x0f");
+    tui.wait_for("out file contents");
+    tui.send("\x04");
+    assert_eq!(blocking(move || tui.wait_exit()).await, 0);
+
+    let c = d.client().await;
+    let id = only_session(&c).await;
+    let tui = Tui::spawn(&d.dirs, &["attach", id.as_str()]);
+    let rows = tui.wait_for("⚙ read_file");
+    assert!(has_row(&rows, "read it"), "{rows:?}");
+}
+
+#[tokio::test]
+async fn uploads_go_with_the_next_prompt_and_interrupt_supersedes_a_queue() {
+    let d = Daemon::start_with(&config()).await;
+    let file = d.dirs.path().join("notes.txt");
+    std::fs::write(&file, "some notes").unwrap();
+    let mut tui = Tui::spawn(&d.dirs, &["attach", "--new", "--agent", "fast"]);
+    tui.wait_for("idle");
+    tui.send(&format!("/upload {}\r", file.display()));
+    tui.wait_for("notes.txt attached to the next prompt");
+    tui.wait_for("prompt + 1 attachment(s)");
+    tui.send("see the file\r");
+    let rows = tui.wait_for("── end_turn");
+    let answer = rows
+        .iter()
+        .position(|r| r == "see the file")
+        .expect("the answer");
+    assert!(
+        rows[answer + 1].contains("notes.txt"),
+        "the marker follows: {rows:?}"
+    );
+
+    // A slow turn, two prompts queued behind it, then an interrupt.
+    tui.send("/model x\r");
+    tui.wait_until("configured", |rows| rows[0].contains(" x "));
+    tui.send("/provider slow\r");
+    tui.wait_until("slow provider", |rows| rows[0].contains("via slow"));
+    tui.send(&format!("{}\r", "long running turn ".repeat(30).trim()));
+    tui.wait_for("running");
+    tui.send("queued one\r");
+    tui.send("queued two\r");
+    tui.wait_for("2 queued");
+    tui.send("/interrupt right now\r");
+    tui.wait_for("── cancelled (superseded)");
+    let rows = tui.wait_until("the interrupt's answer", |rows| has_row(rows, "right now"));
+    assert!(
+        !has_row(&rows, "queued one"),
+        "interrupt runs next: {rows:?}"
+    );
 }
