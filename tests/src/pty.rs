@@ -29,6 +29,17 @@ impl Tui {
     }
 
     pub fn spawn_sized(dirs: &Dirs, args: &[&str], rows: u16, cols: u16) -> Tui {
+        Self::spawn_env(dirs, args, rows, cols, &[])
+    }
+
+    /// Like [`Tui::spawn_sized`], with extra environment variables.
+    pub fn spawn_env(
+        dirs: &Dirs,
+        args: &[&str],
+        rows: u16,
+        cols: u16,
+        env: &[(&str, &str)],
+    ) -> Tui {
         let pair = native_pty_system()
             .openpty(PtySize {
                 rows,
@@ -47,6 +58,9 @@ impl Tui {
             }
         }
         cmd.env("TERM", "xterm-256color");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         cmd.cwd(dirs.path());
         let child = pair.slave.spawn_command(cmd).expect("spawn sessiond");
         drop(pair.slave);
@@ -97,6 +111,20 @@ impl Tui {
             .rows(0, cols)
             .map(|r| r.trim_end().to_owned())
             .collect()
+    }
+
+    /// Whether the first cell of the first row that starts with `prefix` has a
+    /// foreground colour other than the terminal's default.
+    pub fn row_is_coloured(&self, prefix: &str) -> Option<bool> {
+        let p = self.screen.parser.lock().unwrap_or_else(|p| p.into_inner());
+        let (rows, cols) = p.screen().size();
+        let row = p
+            .screen()
+            .rows(0, cols)
+            .position(|r| r.starts_with(prefix))? as u16;
+        debug_assert!(row < rows);
+        let cell = p.screen().cell(row, 0)?;
+        Some(cell.fgcolor() != vt100::Color::Default)
     }
 
     /// The screen as text, one row per line.

@@ -483,3 +483,27 @@ async fn uploads_go_with_the_next_prompt_and_interrupt_supersedes_a_queue() {
         "interrupt runs next: {rows:?}"
     );
 }
+
+#[tokio::test]
+async fn colours_follow_the_palette_and_no_color_turns_them_off() {
+    let d = Daemon::start_with(&config()).await;
+    for (no_color, coloured) in [("", true), ("1", false)] {
+        let mut tui = Tui::spawn_env(
+            &d.dirs,
+            &["attach", "--new", "--agent", "fast"],
+            30,
+            120,
+            &[("NO_COLOR", no_color)],
+        );
+        tui.wait_for("idle");
+        tui.send("colour me\r");
+        tui.wait_for("── end_turn");
+        assert_eq!(
+            tui.row_is_coloured("> colour me"),
+            Some(coloured),
+            "NO_COLOR={no_color:?}"
+        );
+        tui.send("\x04");
+        assert_eq!(blocking(move || tui.wait_exit()).await, 0);
+    }
+}

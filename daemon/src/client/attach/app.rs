@@ -84,6 +84,8 @@ pub struct App {
     pub cwd: Option<String>,
     /// The attach screen `/sessions` left, for the picker's Esc to go back to.
     pub back: Option<Box<AttachScreen>>,
+    /// The picker an attach was started from, to go back to if it fails.
+    pub picker_on_failure: Option<Picker>,
 }
 
 async fn next_of<S: Stream + Unpin>(s: &mut Option<S>) -> Option<S::Item> {
@@ -112,6 +114,7 @@ impl App {
             exit: None,
             cwd,
             back: None,
+            picker_on_failure: None,
         }
     }
 
@@ -137,7 +140,14 @@ impl App {
     /// Attaches to `id` in the background.
     pub fn start_attach(&mut self, id: SessionId, how: How) {
         self.back = None;
-        self.screen = Screen::Loading(format!("attaching to {}", id.as_str()));
+        let left = std::mem::replace(
+            &mut self.screen,
+            Screen::Loading(format!("attaching to {}", id.as_str())),
+        );
+        self.picker_on_failure = match left {
+            Screen::Picker(p) => Some(p),
+            _ => None,
+        };
         let rc = self.rc.clone();
         let me = self.me.clone();
         let tx = self.tx.clone();
@@ -166,7 +176,14 @@ impl App {
     /// Creates a session and attaches to it.
     pub fn create(&mut self, p: NewSessionParams) {
         self.back = None;
-        self.screen = Screen::Loading("creating a session".into());
+        let left = std::mem::replace(
+            &mut self.screen,
+            Screen::Loading("creating a session".into()),
+        );
+        self.picker_on_failure = match left {
+            Screen::Picker(p) => Some(p),
+            _ => None,
+        };
         let rc = self.rc.clone();
         let me = self.me.clone();
         let tx = self.tx.clone();
@@ -329,15 +346,20 @@ impl App {
                 }
             }
             Msg::Attached(b) => {
+                self.picker_on_failure = None;
                 let (st, events) = *b;
                 let mut a = AttachScreen::new(st);
                 a.events = Some(events);
                 a.sync_dialog();
                 self.screen = Screen::Attach(Box::new(a));
             }
-            Msg::AttachFailed(t) => match &mut self.screen {
-                Screen::Picker(p) => p.message = Some(t),
-                _ => self.exit = Some(Exit::Failed(t)),
+            Msg::AttachFailed(t) => match self.picker_on_failure.take() {
+                // Attaching from the picker: back to it, saying why.
+                Some(mut p) => {
+                    p.message = Some(t);
+                    self.screen = Screen::Picker(p);
+                }
+                None => self.exit = Some(Exit::Failed(t)),
             },
             Msg::Sessions(list) => {
                 self.screen = Screen::Picker(Picker::new(self.me.clone(), list));
