@@ -6,7 +6,8 @@ use crate::events::EventStream;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use sessiond_protocol::api::{
-    AdminApiClient, DaemonApiClient, SessionApiClient, TurnApiClient, UploadApiClient,
+    AdminApiClient, DaemonApiClient, FeedApiClient, SessionApiClient, TurnApiClient,
+    UploadApiClient,
 };
 use sessiond_protocol::params::*;
 use sessiond_protocol::types::{SessionInfo, TurnVerdict, UploadEntry};
@@ -281,6 +282,13 @@ impl Client {
             self.rpc.clone(),
             self.opts.call_timeout,
         ))
+    }
+
+    /// `daemon/subscribe`: every session's changes (`session_changed`,
+    /// `session_deleted`), coalesced by session for a subscriber that lags.
+    pub async fn subscribe_daemon(&self) -> Result<crate::feed::FeedStream> {
+        let sub = self.call(self.rpc.daemon_subscribe()).await?;
+        Ok(crate::feed::FeedStream::new(sub, self.rpc.clone()))
     }
 
     // ---- turns ----

@@ -41,6 +41,8 @@ pub struct EventStream {
     sub: Option<Subscription<EventEnvelope>>,
     book: Bookkeeping,
     call_timeout: Duration,
+    /// Yield `replay_complete` (off by default: most consumers want session events only).
+    boundary: bool,
     _rpc: Arc<RpcClient>,
 }
 
@@ -67,6 +69,7 @@ impl EventStream {
             sub: Some(sub),
             book: Bookkeeping::new(since_seq),
             call_timeout,
+            boundary: false,
             _rpc: rpc,
         }
     }
@@ -74,6 +77,18 @@ impl EventStream {
     /// The session this stream follows.
     pub fn session_id(&self) -> &SessionId {
         &self.session_id
+    }
+
+    /// Also yields the `replay_complete {head_seq}` marker the daemon sends after the
+    /// replay part of the subscription (PROTOCOL.md 11.1): what follows it is live.
+    /// Without this the marker is consumed silently.
+    pub fn with_replay_boundary(mut self) -> EventStream {
+        self.boundary = true;
+        self
+    }
+
+    pub(crate) fn set_replay_boundary(&mut self, on: bool) {
+        self.boundary = on;
     }
 
     /// The `seq` of the last event yielded, or the `since_seq` the subscription was
@@ -113,9 +128,16 @@ impl Stream for EventStream {
         let Some(sub) = this.sub.as_mut() else {
             return Poll::Ready(None);
         };
-        let polled = match Pin::new(&mut *sub).poll_next(cx) {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(item) => item,
+        let polled = loop {
+            match Pin::new(&mut *sub).poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(env)))
+                    if !this.boundary && matches!(env.event, Event::ReplayComplete { .. }) =>
+                {
+                    continue
+                }
+                Poll::Ready(item) => break item,
+            }
         };
         let lagged =
             polled.is_none() && matches!(sub.close_reason(), Some(SubscriptionCloseReason::Lagged));
@@ -155,6 +177,8 @@ impl Bookkeeping {
             return None;
         }
         match item {
+            // The replay boundary is not an event of the session: it moves nothing.
+            Some(Ok(env)) if matches!(env.event, Event::ReplayComplete { .. }) => Some(Ok(env)),
             Some(Ok(env)) => {
                 self.last_seq = Some(env.seq);
                 if let Event::SessionClosed { reason } = env.event {

@@ -50,6 +50,7 @@ pub mod client;
 pub mod connect;
 pub mod error;
 pub mod events;
+pub mod feed;
 pub mod reconnect;
 pub mod resume;
 pub mod trust;
@@ -59,9 +60,12 @@ pub use client::{Client, Identity};
 pub use connect::{ConnectOptions, Endpoint, RpcClient};
 pub use error::{Error, Result};
 pub use events::{EventStream, StreamEnd};
+pub use feed::FeedStream;
 pub use reconnect::ReconnectingClient;
 pub use resume::ResumingEventStream;
 
 /// The wire types, re-exported.
 pub use sessiond_protocol as protocol;
-pub use sessiond_protocol::{Event, EventEnvelope, RequestId, SessionId, TuiId, TurnId};
+pub use sessiond_protocol::{
+    DaemonUpdate, Event, EventEnvelope, RequestId, SessionId, TuiId, TurnId,
+};

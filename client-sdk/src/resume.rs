@@ -8,6 +8,7 @@ use futures::Stream;
 use sessiond_protocol::{Event, EventEnvelope, RequestId, SessionId, TurnId};
 use std::collections::BTreeMap;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
@@ -33,6 +34,7 @@ use std::task::{Context, Poll};
 pub struct ResumingEventStream {
     session_id: SessionId,
     progress: Arc<Mutex<Progress>>,
+    boundary: Arc<AtomicBool>,
     inner: Pin<Box<dyn Stream<Item = Result<EventEnvelope>> + Send>>,
 }
 
@@ -65,7 +67,9 @@ impl ResumingEventStream {
             last_seq: since_seq,
             ..Progress::default()
         }));
+        let boundary = Arc::new(AtomicBool::new(false));
         let follower = Follower {
+            boundary: boundary.clone(),
             rc,
             session_id: session_id.clone(),
             current: Some((first, generation)),
@@ -77,6 +81,7 @@ impl ResumingEventStream {
         ResumingEventStream {
             session_id,
             progress,
+            boundary,
             inner: Box::pin(inner),
         }
     }
@@ -88,6 +93,14 @@ impl ResumingEventStream {
     /// The session this stream follows.
     pub fn session_id(&self) -> &SessionId {
         &self.session_id
+    }
+
+    /// Also yields the `replay_complete` marker after the replay of every subscription
+    /// the stream makes (the first and each one after a reconnect): what follows it is
+    /// live. Without this the markers are consumed silently.
+    pub fn with_replay_boundary(self) -> ResumingEventStream {
+        self.boundary.store(true, Ordering::Release);
+        self
     }
 
     /// The highest `seq` yielded (or the `since_seq` the stream was opened with).
@@ -121,6 +134,8 @@ impl Stream for ResumingEventStream {
 
 /// The state the stream's steps carry.
 struct Follower {
+    /// Shared with the stream: whether subscriptions yield `replay_complete`.
+    boundary: Arc<AtomicBool>,
     rc: ReconnectingClient,
     session_id: SessionId,
     /// The current subscription and the generation of the connection it is on.
@@ -168,6 +183,7 @@ async fn step(mut f: Follower) -> Option<(Result<EventEnvelope>, Follower)> {
         // `current` is `None` only once the stream has finished.
         let (stream, generation) = f.current.as_mut()?;
         let generation = *generation;
+        stream.set_replay_boundary(f.boundary.load(Ordering::Acquire));
         match stream.next_event().await {
             Some(Ok(env)) => {
                 if !f.resume.admit(&env) {
@@ -235,6 +251,9 @@ impl Resume {
     pub(crate) fn admit(&mut self, env: &EventEnvelope) -> bool {
         let seen_before = self.floor.is_some_and(|f| env.seq <= f);
         match &env.event {
+            // Each subscription's replay boundary is passed on (after a resubscribe
+            // too: what follows is live again); it is not a session event.
+            Event::ReplayComplete { .. } => return true,
             // A pending request is delivered again with its original seq: pass it on
             // only if this stream never yielded it.
             Event::Request {
@@ -375,6 +394,18 @@ mod tests {
         );
         assert!(r.admit(&done));
         assert!(r.open_requests.is_empty());
+    }
+
+    #[test]
+    fn every_replay_boundary_passes_and_moves_nothing() {
+        let mut r = Resume::new(Some(5));
+        let boundary = env(5, Event::ReplayComplete { head_seq: 5 });
+        assert!(r.admit(&boundary));
+        assert_eq!(r.high, Some(5));
+        assert_eq!(admitted(&mut r, &[chunk(6)]), [6]);
+        r.resubscribing();
+        assert!(r.admit(&env(6, Event::ReplayComplete { head_seq: 6 })));
+        assert_eq!(r.high, Some(6));
     }
 
     #[test]

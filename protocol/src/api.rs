@@ -179,3 +179,17 @@ pub trait AdminApi {
     #[method(name = "admin/shutdown", param_kind = map, with_extensions)]
     async fn admin_shutdown(&self, grace_secs: Option<u64>) -> RpcResult<OkResult>;
 }
+
+/// Addition (11.2): the daemon-wide session feed. Open to every client.
+#[rpc(server, client)]
+pub trait FeedApi {
+    /// Notifications are `daemon/update` carrying a [`crate::DaemonUpdate`].
+    #[subscription(
+        name = "daemon/subscribe" => "daemon/update",
+        unsubscribe = "daemon/unsubscribe",
+        item = crate::feed::DaemonUpdate,
+        param_kind = map,
+        with_extensions
+    )]
+    async fn daemon_subscribe(&self) -> SubscriptionResult;
+}

@@ -69,6 +69,11 @@ pub enum Event {
     Resync {
         from_seq: u64,
     },
+    /// Addition (11.1): the replay part of a subscription is over; what follows is
+    /// live. Not stored; its envelope's `seq` is `head_seq`.
+    ReplayComplete {
+        head_seq: u64,
+    },
     /// The session was renamed (`session/rename`).
     TitleChanged {
         title: String,
@@ -94,6 +99,7 @@ impl Event {
             Event::UploadAdded { .. } => e::UPLOAD_ADDED,
             Event::SessionClosed { .. } => e::SESSION_CLOSED,
             Event::Resync { .. } => e::RESYNC,
+            Event::ReplayComplete { .. } => e::REPLAY_COMPLETE,
             Event::TitleChanged { .. } => e::TITLE_CHANGED,
         }
     }

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod error;
 pub mod events;
+pub mod feed;
 pub mod ids;
 pub mod methods;
 pub mod params;
@@ -12,6 +13,7 @@ pub mod types;
 
 pub use error::codes;
 pub use events::{Event, EventEnvelope};
+pub use feed::DaemonUpdate;
 pub use ids::{RequestId, SessionId, TuiId, TurnId};
 pub use patch::Patch;
 pub use types::*;

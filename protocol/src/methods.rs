@@ -26,6 +26,10 @@ pub const ADMIN_SESSIONS: &str = "admin/sessions";
 pub const ADMIN_STATS: &str = "admin/stats";
 pub const ADMIN_TUIS: &str = "admin/tuis";
 pub const ADMIN_SHUTDOWN: &str = "admin/shutdown";
+pub const DAEMON_SUBSCRIBE: &str = "daemon/subscribe";
+pub const DAEMON_UNSUBSCRIBE: &str = "daemon/unsubscribe";
+/// The notification method of the daemon-wide session feed.
+pub const DAEMON_UPDATE: &str = "daemon/update";
 
 /// Every callable method (what `initialize` reports as capabilities).
 pub const ALL: &[&str] = &[
@@ -53,6 +57,8 @@ pub const ALL: &[&str] = &[
     ADMIN_STATS,
     ADMIN_TUIS,
     ADMIN_SHUTDOWN,
+    DAEMON_SUBSCRIBE,
+    DAEMON_UNSUBSCRIBE,
 ];
 
 /// Event `type` tags.
@@ -71,5 +77,6 @@ pub mod event {
     pub const UPLOAD_ADDED: &str = "upload_added";
     pub const SESSION_CLOSED: &str = "session_closed";
     pub const RESYNC: &str = "resync";
+    pub const REPLAY_COMPLETE: &str = "replay_complete";
     pub const TITLE_CHANGED: &str = "title_changed";
 }

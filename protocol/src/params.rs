@@ -132,6 +132,10 @@ pub struct MessagesParams {
 pub struct MessagesResult {
     pub messages: Vec<Message>,
     pub total: u64,
+    /// Addition (11.1): every event up to this seq is reflected in `messages`;
+    /// subscribe with `since_seq: seq` to continue with no gap and no duplicate.
+    #[serde(default)]
+    pub seq: u64,
 }
 
 /// `overrides` of `session/configure`: absent leaves a field, `null` clears it.

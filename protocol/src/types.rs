@@ -140,6 +140,9 @@ pub struct SessionInfo {
     /// Addition: the session's own inactivity TTL, when it has one.
     #[serde(default)]
     pub ttl_secs: Option<u64>,
+    /// Addition (11.2): the number of open subscriptions on the session.
+    #[serde(default)]
+    pub watchers: u32,
 }
 
 /// How a turn ended.
@@ -262,6 +265,9 @@ pub struct Message {
     pub content: String,
     pub turn_id: Option<TurnId>,
     pub created_at: String,
+    /// Addition (11.1): the running turn's content so far (last message only, never stored).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
 }
 
 /// An entry of a session's upload index.

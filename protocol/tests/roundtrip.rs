@@ -12,7 +12,7 @@ use sessiond_protocol::methods;
 use sessiond_protocol::params::*;
 use sessiond_protocol::patch::Patch;
 use sessiond_protocol::types::*;
-use sessiond_protocol::{RequestId, SessionId, TuiId, TurnId, PROTOCOL_VERSION};
+use sessiond_protocol::{DaemonUpdate, RequestId, SessionId, TuiId, TurnId, PROTOCOL_VERSION};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 
@@ -96,6 +96,7 @@ fn session_info(turn: Option<TurnInfo>) -> SessionInfo {
         round_count: 3,
         usage: usage(10, 20),
         ttl_secs: Some(600),
+        watchers: 2,
     }
 }
 
@@ -152,6 +153,8 @@ const SESSION_INFO_KEYS: &[&str] = &[
     "usage",
     // Addition to PROTOCOL.md.
     "ttl_secs",
+    // Addition 11.2.
+    "watchers",
 ];
 const VERDICT_KEYS: &[&str] = &[
     "turn_id",
@@ -319,6 +322,7 @@ fn message_upload_entry_evicted_pending_request() {
         content: "hi".into(),
         turn_id: Some(TurnId::from("t-1")),
         created_at: T0.into(),
+        partial: false,
     };
     let v = roundtrip(&m, &["index", "role", "content", "turn_id", "created_at"]);
     assert_eq!(v["role"], "assistant");
@@ -497,6 +501,11 @@ fn event_samples() -> Vec<(Event, &'static str, &'static [&'static str])> {
         ),
         (Event::Resync { from_seq: 17 }, "resync", &["from_seq"]),
         (
+            Event::ReplayComplete { head_seq: 18 },
+            "replay_complete",
+            &["head_seq"],
+        ),
+        (
             Event::TitleChanged {
                 title: "renamed".into(),
             },
@@ -522,6 +531,7 @@ fn tag_of(e: &Event) -> &'static str {
         Event::UploadAdded { .. } => methods::event::UPLOAD_ADDED,
         Event::SessionClosed { .. } => methods::event::SESSION_CLOSED,
         Event::Resync { .. } => methods::event::RESYNC,
+        Event::ReplayComplete { .. } => methods::event::REPLAY_COMPLETE,
         Event::TitleChanged { .. } => methods::event::TITLE_CHANGED,
     }
 }
@@ -530,7 +540,7 @@ fn tag_of(e: &Event) -> &'static str {
 fn every_event_variant_round_trips_inside_an_envelope() {
     let samples = event_samples();
     let tags: BTreeSet<&str> = samples.iter().map(|(_, t, _)| *t).collect();
-    assert_eq!(tags.len(), 15, "one sample per variant");
+    assert_eq!(tags.len(), 16, "one sample per variant");
     for (seq, (event, tag, fields)) in samples.into_iter().enumerate() {
         let env = EventEnvelope {
             session_id: SessionId::from("s-1"),
@@ -773,10 +783,12 @@ fn session_id_messages_params_and_results() {
             content: "hi".into(),
             turn_id: Some(TurnId::from("t-1")),
             created_at: T0.into(),
+            partial: false,
         }],
         total: 1,
+        seq: 9,
     };
-    let v = roundtrip(&r, &["messages", "total"]);
+    let v = roundtrip(&r, &["messages", "total", "seq"]);
     assert_eq!(v["messages"][0]["role"], "user");
 }
 
@@ -1162,6 +1174,8 @@ fn method_names_are_the_contract_names() {
         "admin/stats",
         "admin/tuis",
         "admin/shutdown",
+        "daemon/subscribe",
+        "daemon/unsubscribe",
     ];
     let all: BTreeSet<&str> = methods::ALL.iter().copied().collect();
     assert_eq!(all.len(), methods::ALL.len(), "duplicates in methods::ALL");
@@ -1365,6 +1379,17 @@ mod trait_methods {
         }
     }
 
+    #[async_trait]
+    impl FeedApiServer for Nothing {
+        async fn daemon_subscribe(
+            &self,
+            _: PendingSubscriptionSink,
+            _: &Extensions,
+        ) -> SubscriptionResult {
+            Ok(())
+        }
+    }
+
     #[test]
     fn methods_all_is_exactly_what_the_traits_register() {
         let mut module = DaemonApiServer::into_rpc(Nothing);
@@ -1372,6 +1397,7 @@ mod trait_methods {
         module.merge(TurnApiServer::into_rpc(Nothing)).unwrap();
         module.merge(UploadApiServer::into_rpc(Nothing)).unwrap();
         module.merge(AdminApiServer::into_rpc(Nothing)).unwrap();
+        module.merge(FeedApiServer::into_rpc(Nothing)).unwrap();
         let registered: BTreeSet<&str> = module.method_names().collect();
         let all: BTreeSet<&str> = methods::ALL.iter().copied().collect();
         assert_eq!(registered, all);
@@ -1515,4 +1541,47 @@ proptest! {
         let back: Overrides = serde_json::from_str(&serde_json::to_string(&o).unwrap()).unwrap();
         prop_assert_eq!(back.temperature.map(f64::to_bits), Some(t.to_bits()));
     }
+}
+
+#[test]
+fn daemon_updates_are_tagged_by_type() {
+    let changed = DaemonUpdate::SessionChanged {
+        session: Box::new(session_info(None)),
+    };
+    let v = roundtrip(&changed, &["type", "session"]);
+    assert_eq!(v["type"], "session_changed");
+    assert_eq!(v["session"]["watchers"], 2);
+    let deleted = DaemonUpdate::SessionDeleted {
+        session_id: SessionId::from("s-1"),
+    };
+    let v = roundtrip(&deleted, &["type", "session_id"]);
+    assert_eq!(v["type"], "session_deleted");
+    assert_eq!(deleted.session_id().as_str(), "s-1");
+}
+
+#[test]
+fn a_partial_message_says_so_and_a_stored_one_omits_the_flag() {
+    let m = Message {
+        index: 3,
+        role: Role::Assistant,
+        content: "so far".into(),
+        turn_id: Some(TurnId::from("t-1")),
+        created_at: T0.into(),
+        partial: true,
+    };
+    let v = roundtrip(
+        &m,
+        &[
+            "index",
+            "role",
+            "content",
+            "turn_id",
+            "created_at",
+            "partial",
+        ],
+    );
+    assert_eq!(v["partial"], true);
+    // A result without `seq` (an older daemon) parses with seq 0.
+    let r: MessagesResult = parse(json!({"messages": [], "total": 0}));
+    assert_eq!(r.seq, 0);
 }

@@ -514,6 +514,7 @@ mod baseline {
                 round_count: 0,
                 usage: Usage::default(),
                 ttl_secs: p.ttl_secs,
+                watchers: 0,
             };
             let s = Session {
                 info: info.clone(),

@@ -171,6 +171,10 @@ impl RawWs {
                 None => self.read_json().await?,
             };
             if msg.get("method") == Some(&json!("session/update")) {
+                // The replay boundary (not a session event) is skipped here.
+                if msg["params"]["result"]["event"]["type"] == "replay_complete" {
+                    continue;
+                }
                 return Ok(serde_json::from_value(msg["params"]["result"].clone())?);
             }
         }

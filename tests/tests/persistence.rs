@@ -36,6 +36,8 @@ async fn snapshot(c: &Client, id: &SessionId) -> Snapshot {
     info.turn = None;
     info.queued_turns = 0;
     info.pending_requests = 0;
+    // Presence (open subscriptions), not persisted state.
+    info.watchers = 0;
     let messages = c
         .messages(id, None, None)
         .await

@@ -2,6 +2,7 @@
 //! other commands are its client), built on `sessiond-client` only.
 //! Errors print one line on stderr and exit non-zero.
 
+pub mod attach;
 mod commands;
 mod config_cmd;
 pub mod connect;
@@ -74,6 +75,8 @@ pub enum Command {
     Cancel { session_id: String },
     /// Kill a session (admin).
     Kill { session_id: String },
+    /// Attach the terminal UI to a session (the picker without SESSION; see docs/tui.md).
+    Attach(attach::AttachArgs),
     /// Show or check the configuration.
     Config {
         #[command(subcommand)]
@@ -135,6 +138,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Config { action } => config_cmd::run(&cli, action),
+        Command::Attach(args) => {
+            let cfg = load_config(&cli, None, None)?;
+            Ok(attach::run(&cfg, cli.profile.as_deref(), args))
+        }
         _ => {
             let cfg = load_config(&cli, None, None)?;
             let rt = tokio::runtime::Builder::new_current_thread()

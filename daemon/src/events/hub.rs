@@ -2,6 +2,7 @@
 //! subscriber: each subscriber has a bounded queue, and one that is full is cut off
 //! and catches up from the replay window (or gets `resync`) when it reads again.
 
+use super::partial::PartialTurn;
 use sessiond_protocol::{CloseReason, Event, EventEnvelope, SessionId};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,6 +28,8 @@ struct Inner {
     subs: Vec<Sub>,
     next_sub_id: u64,
     closed: bool,
+    /// The running turn's content so far, consistent with `next_seq`.
+    partial: Option<PartialTurn>,
 }
 
 /// Sequence numbers, replay window and subscribers of one session.
@@ -45,6 +48,9 @@ pub struct Subscription {
     /// Set when the hub cut this subscriber off for falling behind.
     pub lagged: Arc<AtomicBool>,
     pub id: u64,
+    /// The seq of the last event published when the subscription began: the replay
+    /// ends there (`replay_complete {head_seq}`).
+    pub head_seq: u64,
 }
 
 impl EventHub {
@@ -75,6 +81,7 @@ impl EventHub {
                 subs: Vec::new(),
                 next_sub_id: 1,
                 closed: false,
+                partial: None,
             }),
             sink,
         }
@@ -96,6 +103,13 @@ impl EventHub {
         self.lock().next_seq - 1
     }
 
+    /// The seq of the last published event together with the running turn's content
+    /// up to exactly that event (read under one lock).
+    pub fn snapshot(&self) -> (u64, Option<PartialTurn>) {
+        let inner = self.lock();
+        (inner.next_seq - 1, inner.partial.clone())
+    }
+
     /// Number of current subscribers.
     pub fn subscriber_count(&self) -> usize {
         self.lock().subs.len()
@@ -115,6 +129,7 @@ impl EventHub {
                 event,
             });
             inner.next_seq += 1;
+            PartialTurn::apply(&mut inner.partial, &env.event);
             inner.window.push_back(env.clone());
             if inner.window.len() > self.window_cap {
                 inner.window.pop_front();
@@ -150,6 +165,7 @@ impl EventHub {
         let (tx, rx) = mpsc::channel(self.sub_cap);
         let lagged = Arc::new(AtomicBool::new(false));
         let id = inner.next_sub_id;
+        let head_seq = inner.next_seq - 1;
         inner.next_sub_id += 1;
         inner.subs.push(Sub {
             id,
@@ -161,6 +177,7 @@ impl EventHub {
             rx,
             lagged,
             id,
+            head_seq,
         })
     }
 
@@ -282,6 +299,29 @@ mod tests {
         }
         assert!(slow.lagged.load(Ordering::Acquire));
         assert_eq!(h.subscriber_count(), 1);
+    }
+
+    #[test]
+    fn snapshot_reflects_exactly_the_events_up_to_its_seq() {
+        let h = hub(2, 16);
+        let t = TurnId("t".into());
+        h.publish(Event::TurnStarted {
+            turn_id: t.clone(),
+            generation: 1,
+        });
+        for i in 0..5 {
+            h.publish(Event::AgentMessageChunk {
+                turn_id: t.clone(),
+                text: i.to_string(),
+            });
+        }
+        // The window holds 2 events; the running turn is still whole.
+        let (seq, partial) = h.snapshot();
+        assert_eq!(seq, 6);
+        assert_eq!(partial.unwrap().content, "01234");
+        let sub = h.subscribe(Some(seq)).unwrap();
+        assert!(sub.replay.is_empty());
+        assert_eq!(sub.head_seq, 6);
     }
 
     #[test]

@@ -3,6 +3,8 @@
 
 mod admin;
 mod daemon;
+mod feed;
+mod messages;
 mod page;
 pub mod panic;
 mod session;
@@ -15,7 +17,8 @@ use crate::state::{ConnCtx, Daemon, Transport};
 use jsonrpsee::types::ErrorObjectOwned;
 use jsonrpsee::{Extensions, RpcModule};
 use sessiond_protocol::api::{
-    AdminApiServer, DaemonApiServer, SessionApiServer, TurnApiServer, UploadApiServer,
+    AdminApiServer, DaemonApiServer, FeedApiServer, SessionApiServer, TurnApiServer,
+    UploadApiServer,
 };
 use sessiond_protocol::error::{codes, rpc_error_plain};
 use std::sync::Arc;
@@ -38,6 +41,8 @@ pub fn module(d: Arc<Daemon>) -> RpcModule<()> {
     m.merge(TurnApiServer::into_rpc(rpc.clone()))
         .expect("unique method names");
     m.merge(UploadApiServer::into_rpc(rpc.clone()))
+        .expect("unique method names");
+    m.merge(FeedApiServer::into_rpc(rpc.clone()))
         .expect("unique method names");
     m.merge(AdminApiServer::into_rpc(rpc))
         .expect("unique method names");

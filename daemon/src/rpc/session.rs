@@ -2,12 +2,13 @@
 //! close, delete.
 
 use super::{ctx, invalid_params, Rpc};
+use crate::events::feed::Change;
 use crate::store::ListFilter;
 use jsonrpsee::core::{async_trait, RpcResult, SubscriptionResult};
 use jsonrpsee::{Extensions, PendingSubscriptionSink};
 use sessiond_protocol::api::SessionApiServer;
 use sessiond_protocol::params::*;
-use sessiond_protocol::{Message, Mode, Overrides, SessionId, SessionInfo, SessionStatus, TurnId};
+use sessiond_protocol::{Mode, Overrides, SessionId, SessionInfo, SessionStatus};
 
 /// Resolves the `owner` filter of a listing for a caller.
 pub(crate) fn list_filter(
@@ -90,6 +91,10 @@ impl SessionApiServer for Rpc {
             keep_siblings,
         };
         let (session, evicted) = self.d.store.create(&caller, params).await?;
+        self.d
+            .store
+            .feed
+            .touch(&session.session_id, Change::Changed);
         Ok(SessionResult { session, evicted })
     }
 
@@ -111,6 +116,10 @@ impl SessionApiServer for Rpc {
                 keep_siblings.unwrap_or(false),
             )
             .await?;
+        self.d
+            .store
+            .feed
+            .touch(&session.session_id, Change::Changed);
         Ok(SessionResult { session, evicted })
     }
 
@@ -150,31 +159,11 @@ impl SessionApiServer for Rpc {
         from: Option<u64>,
         limit: Option<u32>,
     ) -> RpcResult<MessagesResult> {
-        let info = self.d.store.get(&session_id).await?;
+        // Expires a session past its TTL first, as `session/get` does.
+        self.d.store.get(&session_id).await?;
         let limit = limit.unwrap_or(1000).clamp(1, 10_000);
-        let rows = self
-            .d
-            .store
-            .db()
-            .messages(&session_id, from.unwrap_or(0), limit)
-            .await
-            .map_err(crate::store::StoreError::from)?;
-        let rows =
-            super::page::cap_bytes(rows, super::page::MESSAGES_PAGE_BYTES, |m| m.content.len());
-        let messages = rows
-            .into_iter()
-            .map(|m| Message {
-                index: m.index,
-                role: m.role,
-                content: m.content,
-                turn_id: m.turn_id.map(TurnId),
-                created_at: m.created_at,
-            })
-            .collect();
-        Ok(MessagesResult {
-            messages,
-            total: info.message_count,
-        })
+        let from = from.unwrap_or(0);
+        Ok(super::messages::snapshot(&self.d, &session_id, from, limit).await?)
     }
 
     async fn session_configure(

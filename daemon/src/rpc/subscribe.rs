@@ -2,6 +2,7 @@
 //! no duplicate; a subscriber that falls behind catches up from the replay window
 //! (or gets `resync`) and never slows the turn or the other subscribers.
 
+use crate::events::feed::Change;
 use crate::events::Subscription;
 use crate::state::Daemon;
 use crate::store::StoreError;
@@ -60,11 +61,29 @@ pub(crate) async fn run(
         hub.unsubscribe(sub.id);
         return;
     };
+    // Watchers changed.
+    store.feed.touch(&id, Change::Changed);
+    let ended = follow(&store, &hub, &sink, &id, since_seq, sub).await;
+    hub.unsubscribe(ended);
+    store.feed.touch(&id, Change::Changed);
+}
+
+/// Replays, marks the end of the replay, then follows live events until the
+/// subscription or the session ends; returns the hub subscriber id to remove.
+async fn follow(
+    store: &Arc<crate::store::Store>,
+    hub: &Arc<crate::events::EventHub>,
+    sink: &SubscriptionSink,
+    id: &SessionId,
+    since_seq: Option<u64>,
+    sub: Subscription,
+) -> u64 {
     let Subscription {
         replay,
         mut rx,
         mut lagged,
         id: mut sub_id,
+        head_seq,
     } = sub;
     let mut last_seq = since_seq.unwrap_or(0);
     let mut replayed_requests = std::collections::HashSet::new();
@@ -73,20 +92,28 @@ pub(crate) async fn run(
             replayed_requests.insert(env.seq);
         }
         last_seq = last_seq.max(env.seq);
-        if send(&sink, env).await.is_err() {
-            hub.unsubscribe(sub_id);
-            return;
+        if send(sink, env).await.is_err() {
+            return sub_id;
         }
     }
     // Questions still waiting for an answer are delivered again to a returning subscriber.
-    for env in store.pending_envelopes(&id) {
+    for env in store.pending_envelopes(id) {
         if !replayed_requests.insert(env.seq) {
             continue;
         }
-        if send(&sink, &env).await.is_err() {
-            hub.unsubscribe(sub_id);
-            return;
+        if send(sink, &env).await.is_err() {
+            return sub_id;
         }
+    }
+    // What follows is live (not stored; its seq is the head of the replay).
+    let boundary = EventEnvelope {
+        session_id: id.clone(),
+        seq: head_seq,
+        at: crate::util::now_rfc3339(),
+        event: Event::ReplayComplete { head_seq },
+    };
+    if send(sink, &boundary).await.is_err() {
+        return sub_id;
     }
     loop {
         tokio::select! {
@@ -98,11 +125,11 @@ pub(crate) async fn run(
                         continue;
                     }
                     last_seq = env.seq;
-                    if send(&sink, &env).await.is_err() {
+                    if send(sink, &env).await.is_err() {
                         break;
                     }
                     if is_last(&env) {
-                        return;
+                        return sub_id;
                     }
                 }
                 None if lagged.load(Ordering::Acquire) => {
@@ -111,27 +138,27 @@ pub(crate) async fn run(
                     // `session_closed`.
                     let Ok(again) = hub.subscribe(Some(last_seq)) else {
                         for env in hub.replay_since(last_seq) {
-                            if send(&sink, &env).await.is_err() {
-                                return;
+                            if send(sink, &env).await.is_err() {
+                                break;
                             }
                         }
-                        return;
+                        return sub_id;
                     };
+                    hub.unsubscribe(sub_id);
+                    sub_id = again.id;
                     for env in &again.replay {
                         last_seq = env.seq;
-                        if send(&sink, env).await.is_err() {
-                            hub.unsubscribe(again.id);
-                            return;
+                        if send(sink, env).await.is_err() {
+                            return sub_id;
                         }
                     }
                     rx = again.rx;
                     lagged = again.lagged;
-                    sub_id = again.id;
                 }
-                None => return,
+                None => return sub_id,
             },
             _ = sink.closed() => break,
         }
     }
-    hub.unsubscribe(sub_id);
+    sub_id
 }

@@ -35,6 +35,11 @@ impl TurnApiServer for Rpc {
                 },
             )
             .await?;
+        // A queued turn publishes nothing until it starts: the feed shows the queue.
+        self.d
+            .store
+            .feed
+            .touch(&session_id, crate::events::feed::Change::Changed);
         match accepted.verdict {
             Some(rx) => {
                 let verdict = rx

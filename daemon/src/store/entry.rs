@@ -168,13 +168,15 @@ impl Entry {
                 TurnState::AwaitingResponse
             },
         });
-        info_from_record(
+        let mut info = info_from_record(
             &self.rec,
             true,
             turn,
             self.queue.len() as u32,
             self.pending_count(),
-        )
+        );
+        info.watchers = self.hub.subscriber_count() as u32;
+        info
     }
 }
 
@@ -206,6 +208,7 @@ pub fn info_from_record(
         round_count: rec.round_count,
         usage: rec.usage,
         ttl_secs: rec.ttl_secs,
+        watchers: 0,
     }
 }
 

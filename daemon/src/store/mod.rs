@@ -97,6 +97,8 @@ pub struct Store {
     /// New prompts are refused (`SHUTTING_DOWN`): a stop is coming.
     draining: AtomicBool,
     pub stats: Stats,
+    /// The daemon-wide session feed (`daemon/subscribe`), marked by every hub.
+    pub feed: Arc<crate::events::Feed>,
 }
 
 impl Store {
@@ -122,6 +124,7 @@ impl Store {
             shutting_down: AtomicBool::new(false),
             draining: AtomicBool::new(false),
             stats: Stats::default(),
+            feed: Arc::default(),
         })
     }
 
@@ -236,7 +239,11 @@ impl Store {
             rec.seq_reserved,
         ));
         let w = writer.clone();
-        let sink: crate::events::EventSink = Box::new(move |env: &EventEnvelope| w.on_event(env));
+        let feed = self.feed.clone();
+        let sink: crate::events::EventSink = Box::new(move |env: &EventEnvelope| {
+            feed.on_event(env);
+            w.on_event(env)
+        });
         let hub = Arc::new(EventHub::new(
             rec.id.clone(),
             rec.last_seq,

@@ -354,6 +354,19 @@ impl Entry {
                 });
             }
         }
+        // Each tool call with its result is one `tool` message, before the reply.
+        for tool in crate::events::tools_of(&self.hub, &verdict.turn_id) {
+            let index = self.rec.message_count;
+            self.rec.message_count += 1;
+            step.ops.push(Op::InsertMessage(MessageRecord {
+                session_id: self.rec.id.clone(),
+                index,
+                role: Role::Tool,
+                content: tool.message_content(),
+                turn_id: Some(verdict.turn_id.0.clone()),
+                created_at: now.clone(),
+            }));
+        }
         if !verdict.content.is_empty() || verdict.stop_reason == StopReason::EndTurn {
             let index = self.rec.message_count;
             self.rec.message_count += 1;
