@@ -10,14 +10,17 @@ use sessiond_protocol::error::codes;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 
+/// The middleware stack every transport installs.
+pub type Middleware = RpcServiceBuilder<
+    tower::layer::util::Stack<tower::layer::LayerFn<WrapFn>, tower::layer::util::Identity>,
+>;
+
+/// Wraps the inner service.
+pub type WrapFn = fn(S0) -> CatchPanic<S0>;
+
 /// The middleware stack of every transport.
-pub fn middleware() -> RpcServiceBuilder<
-    tower::layer::util::Stack<
-        tower::layer::LayerFn<fn(S0) -> CatchPanic<S0>>,
-        tower::layer::util::Identity,
-    >,
-> {
-    RpcServiceBuilder::new().layer_fn(CatchPanic as fn(S0) -> CatchPanic<S0>)
+pub fn middleware() -> Middleware {
+    RpcServiceBuilder::new().layer_fn(CatchPanic as WrapFn)
 }
 
 /// The inner service type the middleware wraps.
@@ -98,6 +101,7 @@ mod tests {
     #[derive(Clone)]
     struct Boom;
 
+    #[allow(clippy::manual_async_fn)]
     impl RpcServiceT for Boom {
         type MethodResponse = MethodResponse;
         type NotificationResponse = MethodResponse;
