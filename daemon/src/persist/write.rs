@@ -72,6 +72,9 @@ pub enum Op {
     },
 }
 
+/// Operations applied in one transaction at most (a single larger job is applied whole).
+const MAX_BATCH_OPS: usize = 2048;
+
 /// Faults a test can inject into the writer (never set outside tests).
 #[derive(Default)]
 pub(super) struct Faults {
@@ -91,12 +94,16 @@ pub(super) fn writer_loop(
         while faults.paused.load(Ordering::SeqCst) {
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
+        // A batch holds up to MAX_BATCH_OPS operations (jobs of coalesced events
+        // carry many): a huge transaction would grow the WAL and slow every commit.
+        let mut ops = first.ops.len();
         let mut batch = vec![first];
-        while let Ok(more) = rx.try_recv() {
-            batch.push(more);
-            if batch.len() >= 1024 {
+        while ops < MAX_BATCH_OPS {
+            let Ok(more) = rx.try_recv() else {
                 break;
-            }
+            };
+            ops += more.ops.len().max(1);
+            batch.push(more);
         }
         if faults.failing.load(Ordering::SeqCst) {
             for job in batch {

@@ -10,17 +10,23 @@ use sessiond_protocol::error::codes;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 
-/// The middleware stack of every transport: each call runs in its span
+/// Wraps the inner service.
+pub type WrapFn = fn(S0) -> CatchPanic<S0>;
+
+/// The middleware stack every transport installs: each call runs in its span
 /// ([`super::span`]), and a panicking handler is answered (this file).
-pub fn middleware() -> RpcServiceBuilder<
+pub type Middleware = RpcServiceBuilder<
     tower::layer::util::Stack<
-        tower::layer::LayerFn<fn(S0) -> CatchPanic<S0>>,
+        tower::layer::LayerFn<WrapFn>,
         tower::layer::util::Stack<super::span::TraceLayer, tower::layer::util::Identity>,
     >,
-> {
+>;
+
+/// The middleware stack of every transport.
+pub fn middleware() -> Middleware {
     RpcServiceBuilder::new()
         .layer(super::span::TraceLayer)
-        .layer_fn(CatchPanic as fn(S0) -> CatchPanic<S0>)
+        .layer_fn(CatchPanic as WrapFn)
 }
 
 /// The inner service type the middleware wraps.
@@ -101,6 +107,7 @@ mod tests {
     #[derive(Clone)]
     struct Boom;
 
+    #[allow(clippy::manual_async_fn)]
     impl RpcServiceT for Boom {
         type MethodResponse = MethodResponse;
         type NotificationResponse = MethodResponse;

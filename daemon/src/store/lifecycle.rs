@@ -199,8 +199,17 @@ impl Store {
             owner.is_none() || owner == caller.tui.as_ref() || take_over
         };
         // Refused early (nothing evicted) when it cannot succeed; decided below.
-        let mode = match self.sessions.get(id) {
-            Some(e) => e.rec.mode,
+        let live = self
+            .sessions
+            .get(id)
+            .map(|e| (e.rec.mode, e.rec.owner.clone()));
+        let mode = match live {
+            Some((mode, owner)) => {
+                if !may_load(owner.as_ref()) {
+                    return Err(StoreError::NotOwned(id.clone()));
+                }
+                mode
+            }
             None => {
                 let rec = self
                     .db

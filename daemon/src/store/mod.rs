@@ -31,6 +31,8 @@ pub use crate::turn::cancel;
 #[cfg(test)]
 mod backlog_tests;
 #[cfg(test)]
+mod fsm_tests;
+#[cfg(test)]
 mod model_tests;
 #[cfg(test)]
 mod upload_race_tests;
