@@ -98,3 +98,35 @@ async fn a_stalled_request_body_is_timed_out() {
     // Other clients were served all along.
     d.client().await.status().await.expect("status");
 }
+
+#[tokio::test]
+async fn a_subscription_inside_a_websocket_batch_is_answered_once() {
+    let d = Daemon::start().await;
+    let c = d.tui().await;
+    let id = sessiond_tests::new_session(&c, "echo").await;
+    let mut ws = sessiond_tests::raw_ws::RawWs::connect(&d.socket())
+        .await
+        .expect("ws");
+    let batch = json!([
+        {"jsonrpc": "2.0", "id": 1, "method": "session/subscribe", "params": {"session_id": id}},
+        {"jsonrpc": "2.0", "id": 2, "method": "daemon/status"},
+    ]);
+    ws.send_text(&batch.to_string()).await.unwrap();
+    let first = ws.read_json().await.expect("a reply");
+    let items = first
+        .as_array()
+        .unwrap_or_else(|| panic!("not the batch reply: {first}"));
+    assert_eq!(items.len(), 2, "{first}");
+    let sub = items
+        .iter()
+        .find(|r| r["id"] == 1)
+        .expect("the subscribe entry");
+    assert_eq!(sub["error"]["code"], -32600, "{first}");
+    assert!(items
+        .iter()
+        .any(|r| r["id"] == 2 && r["result"].is_object()));
+    // Nothing else was sent for the subscription: the next frame answers the next call.
+    ws.send_text(&status_call("3")).await.unwrap();
+    let next = ws.read_json().await.expect("a reply");
+    assert_eq!(next["id"], 3, "{next}");
+}

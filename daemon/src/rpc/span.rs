@@ -1,8 +1,10 @@
 //! One tracing span per call, named `rpc`, with the method and (when the params
 //! name one) the session id, so that every log line a call causes says which call
-//! and which session it belongs to.
+//! and which session it belongs to. Also where a subscription inside a batch is
+//! refused (jsonrpsee would answer it twice).
 
-use jsonrpsee::core::middleware::{Batch, Notification, RpcServiceT};
+use jsonrpsee::core::middleware::{Batch, BatchEntry, BatchEntryErr, Notification, RpcServiceT};
+use jsonrpsee::types::ErrorObject;
 use jsonrpsee::types::Request;
 use serde::Deserialize;
 use std::future::Future;
@@ -72,7 +74,11 @@ where
         .instrument(span)
     }
 
-    fn batch<'a>(&self, batch: Batch<'a>) -> impl Future<Output = Self::BatchResponse> + Send + 'a {
+    fn batch<'a>(
+        &self,
+        mut batch: Batch<'a>,
+    ) -> impl Future<Output = Self::BatchResponse> + Send + 'a {
+        refuse_batched_subscriptions(&mut batch);
         self.inner
             .batch(batch)
             .instrument(tracing::info_span!("rpc_batch"))
@@ -83,6 +89,26 @@ where
         n: Notification<'a>,
     ) -> impl Future<Output = Self::NotificationResponse> + Send + 'a {
         self.inner.notification(n)
+    }
+}
+
+/// Methods that open a subscription: jsonrpsee would answer one inside a batch twice
+/// (alone and in the batch's array), so inside a batch each gets `-32600` instead,
+/// once, in the array.
+const SUBSCRIBE_METHODS: &[&str] = &["session/subscribe", "daemon/subscribe"];
+
+fn refuse_batched_subscriptions(batch: &mut Batch<'_>) {
+    for entry in batch.iter_mut() {
+        let id = match entry {
+            Ok(BatchEntry::Call(req)) if SUBSCRIBE_METHODS.contains(&req.method_name()) => req.id(),
+            _ => continue,
+        };
+        let err = ErrorObject::owned(
+            -32600,
+            "subscriptions cannot be opened inside a batch; send the call alone",
+            None::<()>,
+        );
+        *entry = Err(BatchEntryErr::new(id, err));
     }
 }
 

@@ -84,7 +84,18 @@ impl From<StoreError> for ErrorObjectOwned {
                 Some(json!({ "max_upload_bytes": max })),
             ),
             StoreError::ShuttingDown => rpc_error(codes::SHUTTING_DOWN, msg, None::<()>),
+            StoreError::Internal(detail) if is_disk_full(detail) => rpc_error(
+                codes::INTERNAL_ERROR,
+                "the disk is full; nothing was written",
+                None::<()>,
+            ),
             StoreError::Internal(_) => rpc_error(codes::INTERNAL_ERROR, msg, None::<()>),
         }
     }
+}
+
+/// Whether an internal error's detail is the disk (or the database) being full:
+/// SQLite's `SQLITE_FULL` or the system's `ENOSPC`.
+fn is_disk_full(detail: &str) -> bool {
+    detail.contains("database or disk is full") || detail.contains("No space left on device")
 }

@@ -65,7 +65,11 @@ where
         .call(Request::from_parts(parts, Full::new(Bytes::from(body))))
         .await?;
     let (ids, errors, batch) = restore;
-    if !expects_reply && errors.is_empty() && resp.status() == StatusCode::OK {
+    if !expects_reply && resp.status() == StatusCode::OK {
+        if !errors.is_empty() {
+            // Notifications and entries refused here: only the refusals are answered.
+            return Ok(json(StatusCode::OK, format!("[{}]", errors.join(","))));
+        }
         let mut empty = Response::new(HttpBody::from(""));
         *empty.status_mut() = StatusCode::NO_CONTENT;
         return Ok(empty);

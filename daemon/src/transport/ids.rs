@@ -126,11 +126,8 @@ enum Entry {
 
 fn entry(raw: &RawValue, ids: &mut Ids) -> Entry {
     let Ok(mut obj) = serde_json::from_str::<BTreeMap<String, &RawValue>>(raw.get()) else {
-        // Not an object: jsonrpsee answers it (-32600).
-        return Entry::Keep {
-            text: raw.get().to_owned(),
-            request: true,
-        };
+        // JSON, but not an object: not a request.
+        return Entry::Refuse(invalid_request());
     };
     let Some(id) = obj.get("id").map(|v| v.get()) else {
         return Entry::Keep {
@@ -192,11 +189,15 @@ pub fn restore(reply: &[u8], ids: &Ids, errors: &[String], batch: bool) -> Vec<u
         obj.insert("id".to_owned(), &original);
         serde_json::to_string(&obj).unwrap_or_else(|_| raw.get().to_owned())
     };
-    let mut out: Vec<String> = if text.trim().is_empty() {
+    let mut out: Vec<String> = if text.trim().is_empty() || text.trim() == "null" {
         Vec::new()
     } else if batch {
         match serde_json::from_str::<Vec<&RawValue>>(text) {
-            Ok(items) => items.into_iter().map(restore_one).collect(),
+            Ok(items) => items
+                .into_iter()
+                .filter(|i| i.get() != "null")
+                .map(restore_one)
+                .collect(),
             // A batch answered with a single error object.
             Err(_) => match serde_json::from_str::<&RawValue>(text) {
                 Ok(one) => vec![restore_one(one)],
@@ -285,6 +286,10 @@ mod tests {
             (json!(-32700), Value::Null)
         );
         assert_eq!(answer("[]")["error"]["code"], -32600);
+        for not_a_request in ["\"text\"", "1", "null", "true"] {
+            let a = answer(not_a_request);
+            assert_eq!(a["error"]["code"], -32600, "{not_a_request}");
+        }
     }
 
     #[test]
