@@ -69,6 +69,17 @@ pub enum Event {
     Resync {
         from_seq: u64,
     },
+    /// The agent's plan for the turn (an ACP `plan` update): the whole list each time.
+    Plan {
+        turn_id: TurnId,
+        entries: serde_json::Value,
+    },
+    /// Something the agent reported that has no event of its own (an ACP update kind).
+    AgentUpdate {
+        turn_id: TurnId,
+        kind: String,
+        data: serde_json::Value,
+    },
 }
 
 impl Event {
@@ -90,6 +101,8 @@ impl Event {
             Event::UploadAdded { .. } => e::UPLOAD_ADDED,
             Event::SessionClosed { .. } => e::SESSION_CLOSED,
             Event::Resync { .. } => e::RESYNC,
+            Event::Plan { .. } => e::PLAN,
+            Event::AgentUpdate { .. } => e::AGENT_UPDATE,
         }
     }
 }

@@ -67,4 +67,6 @@ pub mod event {
     pub const UPLOAD_ADDED: &str = "upload_added";
     pub const SESSION_CLOSED: &str = "session_closed";
     pub const RESYNC: &str = "resync";
+    pub const PLAN: &str = "plan";
+    pub const AGENT_UPDATE: &str = "agent_update";
 }

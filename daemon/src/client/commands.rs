@@ -147,6 +147,7 @@ async fn prompt(client: &Client, session_id: &str, text: String) -> anyhow::Resu
                     StopReason::Failed => {
                         bail!("turn failed: {}", verdict.error.unwrap_or_default())
                     }
+                    other => bail!("turn stopped: {}", other.as_str()),
                 };
             }
             Event::SessionClosed { reason } => bail!("session closed ({reason:?})"),

@@ -74,6 +74,13 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE sessions ADD COLUMN seq_reserved INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX sessions_seq_outstanding ON sessions(id) WHERE seq_reserved > last_seq;
     CREATE INDEX turns_by_generation ON turns(generation);",
+    // 3: what an agent keeps for a session across restarts (an ACP agent's session id).
+    "CREATE TABLE agent_state (
+        session_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (session_id, key)
+    ) WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes.

@@ -272,6 +272,7 @@ impl Store {
             if let Some((id, e)) = removed {
                 self.unindex_owner(Some(owner), &id);
                 self.release_live_slot();
+                self.agents.release(&id);
                 let mut rec = e.rec.clone();
                 rec.last_seq = e.hub.last_seq().max(rec.last_seq) + 1;
                 commits.push(self.db.submit(vec![Op::UpdateSession(rec)]));
@@ -554,6 +555,7 @@ impl Store {
         {
             self.unindex_owner(e.rec.owner.as_ref(), id);
             self.release_live_slot();
+            self.agents.release(id);
             match how.reason() {
                 Some(reason) => e.hub.close(reason),
                 None => {

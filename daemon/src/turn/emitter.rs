@@ -25,6 +25,9 @@ pub struct Accumulated {
     pub content: String,
     pub usage: Usage,
     pub tool_messages: Vec<String>,
+    /// How the agent said the turn ended, when it said more than "done"
+    /// (`max_tokens`, `max_turn_requests`, `refusal`).
+    pub stop_reason: Option<sessiond_protocol::StopReason>,
 }
 
 impl Emitter {
@@ -111,6 +114,44 @@ impl Emitter {
             output,
             is_error,
         });
+    }
+
+    /// The agent's plan for the turn (the whole list each time).
+    pub fn plan(&self, entries: serde_json::Value) {
+        self.hub.publish(Event::Plan {
+            turn_id: self.turn_id.clone(),
+            entries,
+        });
+    }
+
+    /// Something the agent reported that has no event of its own.
+    pub fn agent_update(&self, kind: String, data: serde_json::Value) {
+        self.hub.publish(Event::AgentUpdate {
+            turn_id: self.turn_id.clone(),
+            kind,
+            data,
+        });
+    }
+
+    /// Records how the turn ended when the agent ends it normally with a reason
+    /// other than `end_turn`.
+    pub fn stop_reason(&self, reason: sessiond_protocol::StopReason) {
+        self.acc().stop_reason = Some(reason);
+    }
+
+    /// Why the turn was cancelled, once its token has fired (`None` before, or for an
+    /// emitter outside a store).
+    pub fn cancel_cause(&self) -> Option<sessiond_protocol::CancelCause> {
+        let store = self.store.as_ref()?;
+        let e = store.sessions.get(&self.session_id)?;
+        if e.incarnation != self.incarnation {
+            return None;
+        }
+        let generation = e.turn.as_ref().filter(|t| t.turn_id == self.turn_id)?.generation;
+        e.tokens
+            .current()
+            .filter(|slot| slot.generation == generation)?
+            .cause()
     }
 
     /// Adds token counts.

@@ -178,7 +178,7 @@ async fn run_turn(store: &Arc<Store>, id: &SessionId, s: Started, incarnation: u
     let acc = s.emitter.snapshot();
     let (stop_reason, cancel_cause, error) = match (s.slot.cause(), result) {
         (Some(cause), _) => (StopReason::Cancelled, Some(cause), None),
-        (None, Ok(())) => (StopReason::EndTurn, None, None),
+        (None, Ok(())) => (acc.stop_reason.unwrap_or(StopReason::EndTurn), None, None),
         (None, Err(e)) => (StopReason::Failed, None, Some(e)),
     };
     let verdict = TurnVerdict {
