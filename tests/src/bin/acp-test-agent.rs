@@ -90,7 +90,7 @@ async fn main() -> agent_client_protocol::Result<()> {
         .name("acp-test-agent")
         .on_receive_request(
             async move |req: InitializeRequest, responder, _cx| {
-                s1.log(json!({"event": "initialize", "version": req.protocol_version}));
+                s1.log(json!({"event": "initialize", "version": req.protocol_version, "pid": std::process::id()}));
                 responder.respond(
                     InitializeResponse::new(ProtocolVersion::V1).agent_capabilities(
                         AgentCapabilities::new()
@@ -185,7 +185,7 @@ fn prompt_text(req: &PromptRequest) -> String {
 }
 
 /// Runs one prompt. The text picks the behaviour:
-/// - `crash`: one chunk, a line on stderr, then the process exits with status 3;
+/// - `crash`: a line on stderr, then the process exits with status 3;
 /// - `wait`: one chunk, then waits for `session/cancel` and answers `cancelled`;
 /// - `stubborn`: one chunk, then never answers, not even after `session/cancel`;
 /// - `permission`: a tool call that asks permission (allow / reject) and reports it;
@@ -202,7 +202,6 @@ async fn prompt(state: &State, cx: &ConnectionTo<Client>, req: PromptRequest) ->
     let mut transcript = state.transcript(&id).unwrap_or_default();
     let reply;
     if text.contains("crash") {
-        update(cx, &id, SessionUpdate::AgentMessageChunk(chunk("about to crash")));
         eprintln!("acp-test-agent: crashing on purpose");
         std::process::exit(3);
     } else if text.contains("stubborn") {

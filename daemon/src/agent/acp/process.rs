@@ -10,6 +10,9 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
 
+/// How long to wait for the end of stderr before building an error message.
+const STDERR_SETTLE: Duration = Duration::from_millis(1000);
+
 /// What to run.
 pub struct Spec<'a> {
     pub program: &'a str,
@@ -24,6 +27,8 @@ pub struct AgentProcess {
     child: Child,
     pgid: libc::pid_t,
     tail: Arc<Mutex<Tail>>,
+    /// The stderr reader; it ends when every holder of the pipe has exited.
+    stderr: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// The standard streams of a started process.
@@ -71,8 +76,16 @@ pub fn spawn_in_own_group(spec: &Spec<'_>) -> Result<(AgentProcess, Streams), St
         return Err("the acp agent's standard streams are not available".to_owned());
     };
     let tail = Arc::new(Mutex::new(Tail::default()));
-    tokio::spawn(read_stderr(stderr, tail.clone()));
-    Ok((AgentProcess { child, pgid, tail }, Streams { stdin, stdout }))
+    let stderr = Some(tokio::spawn(read_stderr(stderr, tail.clone())));
+    Ok((
+        AgentProcess {
+            child,
+            pgid,
+            tail,
+            stderr,
+        },
+        Streams { stdin, stdout },
+    ))
 }
 
 impl AgentProcess {
@@ -101,9 +114,15 @@ impl AgentProcess {
     }
 
     /// The last lines the agent wrote to stderr, as a `; stderr: ...` suffix (empty
-    /// when there were none). Waits briefly for the stream to settle.
+    /// when there were none). Waits (bounded) for the process to exit and the stream
+    /// to end.
     pub async fn stderr_suffix(&mut self) -> String {
-        let _ = tokio::time::timeout(Duration::from_millis(500), self.child.wait()).await;
+        let _ = tokio::time::timeout(STDERR_SETTLE, self.child.wait()).await;
+        if let Some(reader) = self.stderr.as_mut() {
+            if tokio::time::timeout(STDERR_SETTLE, reader).await.is_ok() {
+                self.stderr = None;
+            }
+        }
         let text = self.tail.lock().unwrap_or_else(|p| p.into_inner()).render();
         if text.is_empty() {
             String::new()
@@ -115,6 +134,9 @@ impl AgentProcess {
 
 impl Drop for AgentProcess {
     fn drop(&mut self) {
+        if let Some(reader) = &self.stderr {
+            reader.abort();
+        }
         self.signal(libc::SIGKILL);
     }
 }

@@ -21,6 +21,9 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+/// After the agent's output ends, how long its process may take to exit.
+const EXIT_AFTER_EOF: Duration = Duration::from_secs(5);
+
 /// How the prompt loop ended.
 enum Ending {
     Answered(Result<PromptResponse, agent_client_protocol::Error>),
@@ -87,7 +90,16 @@ pub async fn run(inner: Arc<Inner>, input: TurnInput, io: TurnIo) -> Result<(), 
     let mut grace_until: Option<Instant> = None;
     let ending = loop {
         tokio::select! {
-            r = &mut answer => break Ending::Answered(r),
+            r = &mut answer => break match r {
+                // The agent's stdout ended: report how the process went, with its stderr.
+                Err(e) if agent_client_protocol::is_incoming_transport_closed(&e) || agent_client_protocol::is_connection_terminated(&e) => {
+                    match tokio::time::timeout(EXIT_AFTER_EOF, live.process.wait()).await {
+                        Ok(status) => Ending::Exited(status),
+                        Err(_) => Ending::Answered(Err(e)),
+                    }
+                }
+                r => Ending::Answered(r),
+            },
             _ = cancel.cancelled(), if grace_until.is_none() => {
                 send_cancel(live, &emit);
                 answer_all_cancelled(&mut pending);
