@@ -176,7 +176,10 @@ fn check_acp(p: &mut Problems, key: &str, agent: &AcpAgent) {
     if agent.startup_timeout_ms < 1 {
         p.add(format!("{key}.startup_timeout_ms"), "must be at least 1");
     }
-    p.at_most_toml_int(&format!("{key}.startup_timeout_ms"), agent.startup_timeout_ms);
+    p.at_most_toml_int(
+        &format!("{key}.startup_timeout_ms"),
+        agent.startup_timeout_ms,
+    );
     p.at_most_toml_int(&format!("{key}.cancel_grace_ms"), agent.cancel_grace_ms);
 }
 

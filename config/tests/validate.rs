@@ -190,7 +190,11 @@ fn acp_agent_problems_name_their_keys() {
     );
     assert_eq!(
         keys(&found),
-        ["agents.a.command", "agents.a.env", "agents.a.startup_timeout_ms"]
+        [
+            "agents.a.command",
+            "agents.a.env",
+            "agents.a.startup_timeout_ms"
+        ]
     );
     assert!(
         Config::from_toml_str("[agents.a]\nkind = \"acp\"\ncommand = [\"x\"]\nargs = 1\n").is_err(),

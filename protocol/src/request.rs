@@ -101,7 +101,9 @@ mod tests {
         );
         assert_eq!(
             RequestAnswer::read(&json!("blue"), &opts),
-            Some(RequestAnswer::Answered { text: "blue".into() })
+            Some(RequestAnswer::Answered {
+                text: "blue".into()
+            })
         );
         assert_eq!(
             RequestAnswer::read(&json!({"outcome": "cancelled"}), &opts),

@@ -78,10 +78,13 @@ fn chunks(events: &[Event]) -> String {
 }
 
 async fn wait_logged(state: &Path, event: &str, n: usize) -> Vec<Value> {
-    wait_for(&format!("{n} `{event}` entries in the agent log"), || async {
-        let found = logged(state, event);
-        (found.len() >= n).then_some(found)
-    })
+    wait_for(
+        &format!("{n} `{event}` entries in the agent log"),
+        || async {
+            let found = logged(state, event);
+            (found.len() >= n).then_some(found)
+        },
+    )
     .await
 }
 
@@ -146,14 +149,27 @@ async fn permission_is_answered_from_a_second_client() {
     let mut events = b.subscribe(&id, None).await.unwrap();
 
     for (answer, expected) in [
-        (json!({"outcome": "selected", "option_id": "allow"}), "permission: selected allow"),
+        (
+            json!({"outcome": "selected", "option_id": "allow"}),
+            "permission: selected allow",
+        ),
         // A bare string selects the option with that id.
         (json!("reject"), "permission: selected reject"),
     ] {
-        let turn = a.prompt_text(&id, "permission please").await.unwrap().turn_id;
+        let turn = a
+            .prompt_text(&id, "permission please")
+            .await
+            .unwrap()
+            .turn_id;
         let (request_id, options) = loop {
             match next(&mut events).await {
-                Event::Request { turn_id, request_id, prompt, options, .. } if turn_id == turn => {
+                Event::Request {
+                    turn_id,
+                    request_id,
+                    prompt,
+                    options,
+                    ..
+                } if turn_id == turn => {
                     assert_eq!(prompt, "write notes.txt");
                     break (request_id, options);
                 }
@@ -186,7 +202,10 @@ async fn permission_is_answered_from_a_second_client() {
         .into_iter()
         .map(|e| e["outcome"].clone())
         .collect();
-    assert_eq!(outcomes, [json!("selected allow"), json!("selected reject")]);
+    assert_eq!(
+        outcomes,
+        [json!("selected allow"), json!("selected reject")]
+    );
 }
 
 /// Starts a "wait" turn and returns once the agent is inside it.
@@ -219,15 +238,16 @@ async fn every_cancel_cause_reaches_the_agent_as_session_cancel() {
 
     // superseded: an interrupting prompt.
     let turn = waiting_turn(&c, &id, &mut events).await;
-    let next_turn = c.prompt(PromptParams {
-        session_id: id.clone(),
-        text: "after the interrupt".into(),
-        attachments: None,
-        interrupt: Some(true),
-        wait: None,
-    })
-    .await
-    .unwrap();
+    let next_turn = c
+        .prompt(PromptParams {
+            session_id: id.clone(),
+            text: "after the interrupt".into(),
+            attachments: None,
+            interrupt: Some(true),
+            wait: None,
+        })
+        .await
+        .unwrap();
     let (_, verdict) = turn_events(&mut events, &turn).await;
     assert_eq!(verdict.cancel_cause, Some(CancelCause::Superseded));
     let PromptResult::Accepted(next_turn) = next_turn else {
@@ -240,7 +260,11 @@ async fn every_cancel_cause_reaches_the_agent_as_session_cancel() {
     let turn = waiting_turn(&c, &id, &mut events).await;
     let (_, verdict) = turn_events(&mut events, &turn).await;
     assert_eq!(verdict.cancel_cause, Some(CancelCause::Timeout));
-    assert_eq!(logged(&state, "initialize").len(), 1, "one agent process throughout");
+    assert_eq!(
+        logged(&state, "initialize").len(),
+        1,
+        "one agent process throughout"
+    );
 
     // session_removed: closing the session.
     let turn = waiting_turn(&c, &id, &mut events).await;

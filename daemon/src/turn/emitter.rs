@@ -147,7 +147,11 @@ impl Emitter {
         if e.incarnation != self.incarnation {
             return None;
         }
-        let generation = e.turn.as_ref().filter(|t| t.turn_id == self.turn_id)?.generation;
+        let generation = e
+            .turn
+            .as_ref()
+            .filter(|t| t.turn_id == self.turn_id)?
+            .generation;
         e.tokens
             .current()
             .filter(|slot| slot.generation == generation)?

@@ -8,11 +8,11 @@ use agent_client_protocol::schema::ProtocolVersion;
 use agent_client_protocol::v1::schema::{
     AgentCapabilities, AvailableCommandsUpdate, CancelNotification, ContentBlock, ContentChunk,
     InitializeRequest, InitializeResponse, LoadSessionRequest, LoadSessionResponse,
-    NewSessionRequest, NewSessionResponse, PermissionOption, PermissionOptionKind, Plan,
-    PlanEntry, PlanEntryPriority, PlanEntryStatus, PromptCapabilities, PromptRequest,
-    PromptResponse, RequestPermissionOutcome, RequestPermissionRequest, SessionId,
-    SessionNotification, SessionUpdate, StopReason, ToolCall, ToolCallStatus, ToolCallUpdate,
-    ToolCallUpdateFields, Usage,
+    NewSessionRequest, NewSessionResponse, PermissionOption, PermissionOptionKind, Plan, PlanEntry,
+    PlanEntryPriority, PlanEntryStatus, PromptCapabilities, PromptRequest, PromptResponse,
+    RequestPermissionOutcome, RequestPermissionRequest, SessionId, SessionNotification,
+    SessionUpdate, StopReason, ToolCall, ToolCallStatus, ToolCallUpdate, ToolCallUpdateFields,
+    Usage,
 };
 use agent_client_protocol::v1::ConnectionTo;
 use agent_client_protocol::{Agent, Client, Stdio};
@@ -205,7 +205,11 @@ async fn prompt(state: &State, cx: &ConnectionTo<Client>, req: PromptRequest) ->
         eprintln!("acp-test-agent: crashing on purpose");
         std::process::exit(3);
     } else if text.contains("stubborn") {
-        update(cx, &id, SessionUpdate::AgentMessageChunk(chunk("not stopping")));
+        update(
+            cx,
+            &id,
+            SessionUpdate::AgentMessageChunk(chunk("not stopping")),
+        );
         let _ = cancelled.changed().await;
         std::future::pending::<()>().await;
         unreachable!();
@@ -264,10 +268,18 @@ async fn prompt(state: &State, cx: &ConnectionTo<Client>, req: PromptRequest) ->
             )),
         );
         reply = format!("permission: {outcome}");
-        update(cx, &id, SessionUpdate::AgentMessageChunk(chunk(reply.clone())));
+        update(
+            cx,
+            &id,
+            SessionUpdate::AgentMessageChunk(chunk(reply.clone())),
+        );
     } else {
         let n = transcript.len() + 1;
-        update(cx, &id, SessionUpdate::AgentThoughtChunk(chunk("considering the prompt")));
+        update(
+            cx,
+            &id,
+            SessionUpdate::AgentThoughtChunk(chunk("considering the prompt")),
+        );
         update(
             cx,
             &id,
@@ -292,7 +304,11 @@ async fn prompt(state: &State, cx: &ConnectionTo<Client>, req: PromptRequest) ->
             &id,
             SessionUpdate::Plan(Plan::new(vec![
                 PlanEntry::new("read", PlanEntryPriority::High, PlanEntryStatus::Completed),
-                PlanEntry::new("answer", PlanEntryPriority::Medium, PlanEntryStatus::InProgress),
+                PlanEntry::new(
+                    "answer",
+                    PlanEntryPriority::Medium,
+                    PlanEntryStatus::InProgress,
+                ),
             ])),
         );
         update(

@@ -7,8 +7,8 @@ use super::Settings;
 use crate::turn::emitter::Emitter;
 use agent_client_protocol::schema::ProtocolVersion;
 use agent_client_protocol::v1::schema::{
-    ClientCapabilities, Implementation, InitializeRequest, InitializeResponse,
-    LoadSessionRequest, NewSessionRequest, RequestPermissionOutcome, RequestPermissionRequest,
+    ClientCapabilities, Implementation, InitializeRequest, InitializeResponse, LoadSessionRequest,
+    NewSessionRequest, RequestPermissionOutcome, RequestPermissionRequest,
     RequestPermissionResponse, SessionConfigOption, SessionConfigOptionCategory,
     SessionId as AcpSessionId, SessionNotification,
 };

@@ -52,9 +52,7 @@ pub async fn run(inner: Arc<Inner>, input: TurnInput, io: TurnIo) -> Result<(), 
         };
         let (live, opened) = started;
         if let Opened::New { had_stored } = opened {
-            inner
-                .store_id(&input.session_id, &live.acp_session.0)
-                .await;
+            inner.store_id(&input.session_id, &live.acp_session.0).await;
             if had_stored {
                 emit.agent_update(
                     "session_started_fresh".to_owned(),
@@ -84,8 +82,10 @@ pub async fn run(inner: Arc<Inner>, input: TurnInput, io: TurnIo) -> Result<(), 
     let prompt = PromptRequest::new(live.acp_session.clone(), prompt_blocks(&input));
     let answer = live.cx.send_request(prompt).block_task();
     tokio::pin!(answer);
-    let mut pending: HashMap<RequestId, (Responder<RequestPermissionResponse, V1>, Vec<RequestOption>)> =
-        HashMap::new();
+    let mut pending: HashMap<
+        RequestId,
+        (Responder<RequestPermissionResponse, V1>, Vec<RequestOption>),
+    > = HashMap::new();
     let mut asked = 0u64;
     let mut grace_until: Option<Instant> = None;
     let ending = loop {
@@ -144,7 +144,9 @@ pub async fn run(inner: Arc<Inner>, input: TurnInput, io: TurnIo) -> Result<(), 
             if cancelled_turn {
                 Ok(())
             } else {
-                Err(format!("the acp agent exited during the turn ({status}){suffix}"))
+                Err(format!(
+                    "the acp agent exited during the turn ({status}){suffix}"
+                ))
             }
         }
     }
@@ -181,7 +183,10 @@ fn send_cancel(live: &Live, emit: &Emitter) {
     let mut note = CancelNotification::new(live.acp_session.clone());
     if let Some(cause) = emit.cancel_cause() {
         let mut meta = serde_json::Map::new();
-        meta.insert("sessiond".to_owned(), json!({ "cancel_cause": cause.as_str() }));
+        meta.insert(
+            "sessiond".to_owned(),
+            json!({ "cancel_cause": cause.as_str() }),
+        );
         note.meta = Some(meta);
     }
     if let Err(e) = live.cx.send_notification(note) {
@@ -194,7 +199,10 @@ fn cancelled() -> RequestPermissionResponse {
 }
 
 fn answer_all_cancelled(
-    pending: &mut HashMap<RequestId, (Responder<RequestPermissionResponse, V1>, Vec<RequestOption>)>,
+    pending: &mut HashMap<
+        RequestId,
+        (Responder<RequestPermissionResponse, V1>, Vec<RequestOption>),
+    >,
 ) {
     for (_, (responder, _)) in pending.drain() {
         let _ = responder.respond(cancelled());
@@ -206,14 +214,19 @@ fn publish_ask(
     emit: &Emitter,
     id: RequestId,
     ask: PermissionAsk,
-    pending: &mut HashMap<RequestId, (Responder<RequestPermissionResponse, V1>, Vec<RequestOption>)>,
+    pending: &mut HashMap<
+        RequestId,
+        (Responder<RequestPermissionResponse, V1>, Vec<RequestOption>),
+    >,
 ) {
     let options = updates::request_options(&ask.request.options);
     let fields = &ask.request.tool_call.fields;
-    let prompt = fields
-        .title
-        .clone()
-        .unwrap_or_else(|| format!("permission for tool call {}", ask.request.tool_call.tool_call_id.0));
+    let prompt = fields.title.clone().unwrap_or_else(|| {
+        format!(
+            "permission for tool call {}",
+            ask.request.tool_call.tool_call_id.0
+        )
+    });
     let options_json = serde_json::to_value(&options).unwrap_or_default();
     pending.insert(id.clone(), (ask.responder, options));
     emit.request(id, RequestKind::Permission, prompt, options_json);
@@ -221,7 +234,10 @@ fn publish_ask(
 
 /// Answers the agent with a client's response (unknown ids are ignored).
 fn answer_one(
-    pending: &mut HashMap<RequestId, (Responder<RequestPermissionResponse, V1>, Vec<RequestOption>)>,
+    pending: &mut HashMap<
+        RequestId,
+        (Responder<RequestPermissionResponse, V1>, Vec<RequestOption>),
+    >,
     r: RequestResponse,
 ) {
     let Some((responder, options)) = pending.remove(&r.request_id) else {
