@@ -103,7 +103,9 @@ pub async fn run(cfg: &Config, cli: &Cli) -> anyhow::Result<ExitCode> {
             let r = client.admin_kill(&SessionId(session_id.clone())).await?;
             println!("{}", if r.killed { "killed" } else { "already killed" });
         }
-        Command::Serve { .. } | Command::Config { .. } => bail!("not a client command"),
+        Command::Serve { .. } | Command::Config { .. } | Command::Acp { .. } => {
+            bail!("not a client command")
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -2,6 +2,7 @@
 //! other commands are its client), built on `sessiond-client` only.
 //! Errors print one line on stderr and exit non-zero.
 
+pub mod acp;
 mod commands;
 mod config_cmd;
 pub mod connect;
@@ -74,6 +75,12 @@ pub enum Command {
     Cancel { session_id: String },
     /// Kill a session (admin).
     Kill { session_id: String },
+    /// Speak the Agent Client Protocol on stdio (for editors); sessions live in the daemon.
+    Acp {
+        /// Agent alias of the sessions it creates (default: the daemon's default agent).
+        #[arg(long, value_name = "ALIAS")]
+        agent: Option<String>,
+    },
     /// Show or check the configuration.
     Config {
         #[command(subcommand)]
@@ -132,6 +139,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Config { action } => config_cmd::run(&cli, action),
+        Command::Acp { agent } => {
+            let cfg = load_config(&cli, None, None)?;
+            init_tracing(&cfg.log);
+            acp::run(&cfg, cli.profile.as_deref(), agent.clone())
+        }
         _ => {
             let cfg = load_config(&cli, None, None)?;
             let rt = tokio::runtime::Builder::new_current_thread()

@@ -1,0 +1,181 @@
+//! Attaching an ACP session to a sessiond session: the history replay of
+//! `session/load`, and the forwarder that turns the session's events into
+//! `session/update` notifications, permission requests and prompt verdicts.
+
+use super::mapping::{event_update, message_update, permission_options};
+use super::Bridge;
+use agent_client_protocol::v1::schema::{
+    RequestPermissionOutcome, RequestPermissionRequest, SessionId as AcpSessionId,
+    SessionNotification, ToolCallUpdate, ToolCallUpdateFields,
+};
+use agent_client_protocol::v1::ConnectionTo;
+use agent_client_protocol::Client as Editor;
+use serde_json::json;
+use sessiond_client::EventStream;
+use sessiond_protocol::{Event, RequestId, RequestOption, SessionId, TurnId};
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// Events the history replay already covered: every event of a turn whose answer
+/// was replayed, and the user message of every turn whose prompt was replayed.
+#[derive(Default)]
+pub struct Replayed {
+    pub answered: HashSet<TurnId>,
+    pub prompted: HashSet<TurnId>,
+}
+
+impl Replayed {
+    fn covers(&self, event: &Event) -> bool {
+        let turn = match event {
+            Event::UserMessage { turn_id, .. } => {
+                return self.prompted.contains(turn_id) || self.answered.contains(turn_id)
+            }
+            Event::TurnStarted { turn_id, .. }
+            | Event::AgentMessageChunk { turn_id, .. }
+            | Event::AgentThoughtChunk { turn_id, .. }
+            | Event::ToolCall { turn_id, .. }
+            | Event::ToolResult { turn_id, .. }
+            | Event::Request { turn_id, .. }
+            | Event::Plan { turn_id, .. }
+            | Event::AgentUpdate { turn_id, .. } => turn_id,
+            Event::TurnComplete { verdict } => &verdict.turn_id,
+            _ => return false,
+        };
+        self.answered.contains(turn)
+    }
+}
+
+/// Replays the whole transcript as updates; returns what it covered.
+pub async fn replay_history(
+    bridge: &Bridge,
+    cx: &ConnectionTo<Editor>,
+    id: &SessionId,
+) -> anyhow::Result<Replayed> {
+    let mut replayed = Replayed::default();
+    let mut from = 0u64;
+    loop {
+        let page = bridge.client.messages(id, Some(from), Some(500)).await?;
+        if page.messages.is_empty() {
+            break;
+        }
+        for m in &page.messages {
+            from = m.index + 1;
+            if let Some(t) = &m.turn_id {
+                match m.role {
+                    sessiond_protocol::Role::User => replayed.prompted.insert(t.clone()),
+                    _ => replayed.answered.insert(t.clone()),
+                };
+            }
+            notify(cx, id, message_update(m));
+        }
+        if from >= page.total {
+            break;
+        }
+    }
+    Ok(replayed)
+}
+
+fn notify(
+    cx: &ConnectionTo<Editor>,
+    id: &SessionId,
+    update: agent_client_protocol::v1::schema::SessionUpdate,
+) {
+    let n = SessionNotification::new(AcpSessionId::new(id.as_str()), update);
+    if let Err(e) = cx.send_notification(n) {
+        tracing::debug!(error = %e, "cannot send a session update to the editor");
+    }
+}
+
+/// Forwards the session's events to the editor until the stream ends.
+pub async fn forward(
+    bridge: Arc<Bridge>,
+    cx: ConnectionTo<Editor>,
+    id: SessionId,
+    mut stream: EventStream,
+    replayed: Replayed,
+) {
+    while let Some(item) = stream.next_event().await {
+        let env = match item {
+            Ok(env) => env,
+            Err(e) => {
+                tracing::warn!(session_id = %id, error = %e, "event stream error");
+                break;
+            }
+        };
+        let event = env.event;
+        if replayed.covers(&event) {
+            continue;
+        }
+        match &event {
+            Event::UserMessage { text, .. } if bridge.take_own_prompt(&id, text) => {}
+            Event::TurnComplete { verdict } => bridge.verdicts.complete(verdict.clone()),
+            Event::Request {
+                request_id,
+                prompt,
+                options,
+                ..
+            } => ask_editor(&bridge, &cx, &id, request_id.clone(), prompt.clone(), options),
+            Event::SessionClosed { .. } => break,
+            other => {
+                if let Some(update) = event_update(other) {
+                    notify(&cx, &id, update);
+                }
+            }
+        }
+    }
+    bridge.detached(&id);
+}
+
+/// Asks the editor a request's question as `session/request_permission` and gives
+/// its choice to `session/respond`.
+fn ask_editor(
+    bridge: &Arc<Bridge>,
+    cx: &ConnectionTo<Editor>,
+    id: &SessionId,
+    request_id: RequestId,
+    prompt: String,
+    options: &serde_json::Value,
+) {
+    let parsed = RequestOption::parse_list(options);
+    if parsed.is_empty() {
+        tracing::info!(session_id = %id, %request_id, "a request without options is left to other clients");
+        return;
+    }
+    // Clients written before option objects sent back a bare option id.
+    let bare = options
+        .as_array()
+        .is_some_and(|l| l.iter().all(|o| o.is_string()));
+    let request = RequestPermissionRequest::new(
+        AcpSessionId::new(id.as_str()),
+        ToolCallUpdate::new(
+            request_id.as_str().to_owned(),
+            ToolCallUpdateFields::new().title(prompt),
+        ),
+        permission_options(&parsed),
+    );
+    let sent = cx.send_request(request);
+    let bridge = bridge.clone();
+    let id = id.clone();
+    tokio::spawn(async move {
+        let response = match sent.block_task().await {
+            Ok(r) => match r.outcome {
+                RequestPermissionOutcome::Selected(s) if bare => json!(s.option_id.0.as_ref()),
+                RequestPermissionOutcome::Selected(s) => {
+                    json!({"outcome": "selected", "option_id": s.option_id.0.as_ref()})
+                }
+                _ => json!({"outcome": "cancelled"}),
+            },
+            Err(e) => {
+                tracing::debug!(error = %e, "the editor did not answer a permission request");
+                return;
+            }
+        };
+        if let Err(e) = bridge
+            .client
+            .respond(&id, Some(request_id), response)
+            .await
+        {
+            tracing::info!(session_id = %id, error = %e, "cannot pass on the editor's answer");
+        }
+    });
+}
