@@ -472,3 +472,48 @@ async fn the_agent_process_ends_when_its_session_leaves_memory() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_model_override_is_applied_through_the_agent_model_option() {
+    let (d, state) = start("", "").await;
+    let c = d.tui().await;
+    let id = c
+        .new_session(NewSessionParams {
+            agent: Some("acp".into()),
+            cwd: Some(d.dirs.path().display().to_string()),
+            keep_siblings: Some(true),
+            overrides: Some(sessiond_protocol::Overrides {
+                model: Some("large".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .session
+        .session_id;
+    c.prompt_wait(&id, "one").await.unwrap();
+    let set = logged(&state, "set_config_option");
+    assert_eq!(set.len(), 1);
+    assert_eq!(set[0]["config_id"], "model");
+    assert_eq!(set[0]["value"], "large");
+
+    // Unchanged: not sent again. Changed: sent before the next prompt.
+    c.prompt_wait(&id, "two").await.unwrap();
+    assert_eq!(logged(&state, "set_config_option").len(), 1);
+    c.configure(
+        &id,
+        sessiond_protocol::params::OverridesPatch {
+            model: sessiond_protocol::Patch::Set("small".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    c.prompt_wait(&id, "three").await.unwrap();
+    let set = logged(&state, "set_config_option");
+    assert_eq!(set.len(), 2);
+    assert_eq!(set[1]["value"], "small");
+    let prompts = logged(&state, "prompt");
+    assert_eq!(prompts.len(), 3, "the option is set before the prompt");
+}

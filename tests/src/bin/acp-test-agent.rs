@@ -10,8 +10,10 @@ use agent_client_protocol::v1::schema::{
     InitializeRequest, InitializeResponse, LoadSessionRequest, LoadSessionResponse,
     NewSessionRequest, NewSessionResponse, PermissionOption, PermissionOptionKind, Plan, PlanEntry,
     PlanEntryPriority, PlanEntryStatus, PromptCapabilities, PromptRequest, PromptResponse,
-    RequestPermissionOutcome, RequestPermissionRequest, SessionId, SessionNotification,
-    SessionUpdate, StopReason, ToolCall, ToolCallStatus, ToolCallUpdate, ToolCallUpdateFields,
+    RequestPermissionOutcome, RequestPermissionRequest, SessionConfigOption,
+    SessionConfigOptionCategory, SessionConfigSelectOption, SessionConfigSelectOptions, SessionId,
+    SessionNotification, SessionUpdate, SetSessionConfigOptionRequest,
+    SetSessionConfigOptionResponse, StopReason, ToolCall, ToolCallStatus, ToolCallUpdate, ToolCallUpdateFields,
     Usage,
 };
 use agent_client_protocol::v1::ConnectionTo;
@@ -84,7 +86,13 @@ async fn main() -> agent_client_protocol::Result<()> {
         cancels: Mutex::new(HashMap::new()),
     });
     let can_load = std::env::var_os("ACP_TEST_NO_LOAD").is_none();
-    let (s1, s2, s3, s4) = (state.clone(), state.clone(), state.clone(), state.clone());
+    let (s1, s2, s3, s4, s5) = (
+        state.clone(),
+        state.clone(),
+        state.clone(),
+        state.clone(),
+        state.clone(),
+    );
     Agent
         .v1()
         .name("acp-test-agent")
@@ -106,7 +114,9 @@ async fn main() -> agent_client_protocol::Result<()> {
                 let id = format!("acp-{}-{}", std::process::id(), rand_suffix());
                 s2.save(&id, &[]);
                 s2.log(json!({"event": "new", "session": id, "cwd": req.cwd}));
-                responder.respond(NewSessionResponse::new(SessionId::new(id)))
+                responder.respond(
+                    NewSessionResponse::new(SessionId::new(id)).config_options(model_options("small")),
+                )
             },
             agent_client_protocol::on_receive_request!(),
         )
@@ -125,7 +135,7 @@ async fn main() -> agent_client_protocol::Result<()> {
                     update(&cx, &id, SessionUpdate::UserMessageChunk(chunk(prompt)));
                     update(&cx, &id, SessionUpdate::AgentMessageChunk(chunk(reply)));
                 }
-                responder.respond(LoadSessionResponse::new())
+                responder.respond(LoadSessionResponse::new().config_options(model_options("small")))
             },
             agent_client_protocol::on_receive_request!(),
         )
@@ -137,6 +147,20 @@ async fn main() -> agent_client_protocol::Result<()> {
                     let response = prompt(&state, &cx2, req).await;
                     responder.respond(response)
                 })
+            },
+            agent_client_protocol::on_receive_request!(),
+        )
+        .on_receive_request(
+            async move |req: SetSessionConfigOptionRequest, responder, _cx| {
+                let value = req.value.as_value_id().map(|v| v.0.to_string());
+                s5.log(json!({
+                    "event": "set_config_option",
+                    "session": req.session_id.0.to_string(),
+                    "config_id": req.config_id.0.to_string(),
+                    "value": value,
+                }));
+                let current = value.unwrap_or_default();
+                responder.respond(SetSessionConfigOptionResponse::new(model_options(&current)))
             },
             agent_client_protocol::on_receive_request!(),
         )
@@ -154,6 +178,20 @@ async fn main() -> agent_client_protocol::Result<()> {
         )
         .connect_to(Stdio::new())
         .await
+}
+
+/// A `model` select offering `small` and `large`.
+fn model_options(current: &str) -> Vec<SessionConfigOption> {
+    vec![SessionConfigOption::select(
+        "model",
+        "Model",
+        current.to_owned(),
+        SessionConfigSelectOptions::Ungrouped(vec![
+            SessionConfigSelectOption::new("small", "Small"),
+            SessionConfigSelectOption::new("large", "Large"),
+        ]),
+    )
+    .category(SessionConfigOptionCategory::Model)]
 }
 
 fn rand_suffix() -> String {
