@@ -51,8 +51,8 @@ mod editor {
     use crate::Dirs;
     use agent_client_protocol::schema::ProtocolVersion;
     use agent_client_protocol::v1::schema::{
-        InitializeRequest, InitializeResponse, RequestPermissionRequest,
-        RequestPermissionResponse, SessionNotification,
+        InitializeRequest, InitializeResponse, RequestPermissionRequest, RequestPermissionResponse,
+        SessionNotification,
     };
     use agent_client_protocol::v1::ConnectionTo;
     use agent_client_protocol::{Agent, ByteStreams, Client, Responder, V1};

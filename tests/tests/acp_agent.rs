@@ -517,3 +517,46 @@ async fn the_model_override_is_applied_through_the_agent_model_option() {
     let prompts = logged(&state, "prompt");
     assert_eq!(prompts.len(), 3, "the option is set before the prompt");
 }
+
+#[tokio::test]
+async fn attachments_are_embedded_for_an_agent_that_takes_embedded_context() {
+    let (d, state) = start("", "").await;
+    let c = d.tui().await;
+    let id = new_acp(&c, d.dirs.path()).await;
+    let upload = c
+        .upload_bytes(
+            &id,
+            "notes.txt",
+            Some("text/plain".into()),
+            b"remember the milk",
+        )
+        .await
+        .unwrap();
+    let verdict = match c
+        .prompt(PromptParams {
+            session_id: id.clone(),
+            text: "read this".into(),
+            attachments: Some(vec![upload.ref_id.clone()]),
+            interrupt: None,
+            wait: Some(true),
+        })
+        .await
+        .unwrap()
+    {
+        PromptResult::Finished(v) => v,
+        PromptResult::Accepted(a) => panic!("expected a verdict, got {a:?}"),
+    };
+    assert_eq!(verdict.stop_reason, StopReason::EndTurn, "{verdict:?}");
+    let text = logged(&state, "prompt")[0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(text.starts_with("read this"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "<embedded file://{} remember the milk>",
+            upload.workspace_path
+        )),
+        "{text}"
+    );
+}

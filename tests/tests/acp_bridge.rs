@@ -117,14 +117,26 @@ async fn new_and_prompt_stream_the_turn_and_answer_with_its_verdict() {
         .map(|(_, t)| t)
         .collect();
     assert_eq!(answer, "echo: hello (prompt #1)");
-    assert!(updates.iter().any(|u| matches!(u, SessionUpdate::AgentThoughtChunk(_))));
-    assert!(updates.iter().any(|u| matches!(u, SessionUpdate::ToolCall(t) if t.title == "read notes")));
-    assert!(updates.iter().any(|u| matches!(u, SessionUpdate::ToolCallUpdate(t)
+    assert!(updates
+        .iter()
+        .any(|u| matches!(u, SessionUpdate::AgentThoughtChunk(_))));
+    assert!(updates
+        .iter()
+        .any(|u| matches!(u, SessionUpdate::ToolCall(t) if t.title == "read notes")));
+    assert!(updates
+        .iter()
+        .any(|u| matches!(u, SessionUpdate::ToolCallUpdate(t)
         if t.fields.raw_output == Some(json!({"lines": 3})))));
-    assert!(updates.iter().any(|u| matches!(u, SessionUpdate::Plan(p) if p.entries.len() == 2)));
-    assert!(updates.iter().any(|u| matches!(u, SessionUpdate::AvailableCommandsUpdate(_))));
+    assert!(updates
+        .iter()
+        .any(|u| matches!(u, SessionUpdate::Plan(p) if p.entries.len() == 2)));
+    assert!(updates
+        .iter()
+        .any(|u| matches!(u, SessionUpdate::AvailableCommandsUpdate(_))));
     // The editor's own prompt is not echoed back to it.
-    assert!(!updates.iter().any(|u| matches!(u, SessionUpdate::UserMessageChunk(_))));
+    assert!(!updates
+        .iter()
+        .any(|u| matches!(u, SessionUpdate::UserMessageChunk(_))));
 }
 
 #[tokio::test]
@@ -150,8 +162,15 @@ async fn a_permission_request_goes_to_the_editor_and_its_answer_back() {
     let h = spawn_prompt(&e, prompt(&id, "permission please"));
     let (req, responder) = e.next_ask().await;
     assert_eq!(req.session_id, id);
-    assert_eq!(req.tool_call.fields.title.as_deref(), Some("write notes.txt"));
-    let kinds: Vec<_> = req.options.iter().map(|o| (o.option_id.0.to_string(), o.kind)).collect();
+    assert_eq!(
+        req.tool_call.fields.title.as_deref(),
+        Some("write notes.txt")
+    );
+    let kinds: Vec<_> = req
+        .options
+        .iter()
+        .map(|o| (o.option_id.0.to_string(), o.kind))
+        .collect();
     assert_eq!(
         kinds,
         [
@@ -160,9 +179,9 @@ async fn a_permission_request_goes_to_the_editor_and_its_answer_back() {
         ]
     );
     responder
-        .respond(RequestPermissionResponse::new(RequestPermissionOutcome::Selected(
-            SelectedPermissionOutcome::new("allow"),
-        )))
+        .respond(RequestPermissionResponse::new(
+            RequestPermissionOutcome::Selected(SelectedPermissionOutcome::new("allow")),
+        ))
         .unwrap();
     let r = finish(h).await;
     assert_eq!(r.stop_reason, StopReason::EndTurn);
@@ -188,7 +207,10 @@ async fn load_replays_the_whole_history_while_a_turn_runs() {
     let mut second = Editor::start(&d.dirs, &[]).await;
     second
         .cx
-        .send_request(LoadSessionRequest::new(id.clone(), d.dirs.path().to_path_buf()))
+        .send_request(LoadSessionRequest::new(
+            id.clone(),
+            d.dirs.path().to_path_buf(),
+        ))
         .block_task()
         .await
         .expect("session/load");
@@ -240,12 +262,11 @@ async fn list_filters_by_cwd_with_titles_and_update_times() {
     finish(spawn_prompt(&e, prompt(&in_a, "first in a"))).await;
     finish(spawn_prompt(&e, prompt(&in_b, "first in b"))).await;
 
-    let listed = e
-        .cx
-        .send_request(ListSessionsRequest::new().cwd(a.clone()))
-        .block_task()
-        .await
-        .expect("session/list");
+    let listed =
+        e.cx.send_request(ListSessionsRequest::new().cwd(a.clone()))
+            .block_task()
+            .await
+            .expect("session/list");
     assert_eq!(listed.sessions.len(), 1, "{listed:?}");
     let s = &listed.sessions[0];
     assert_eq!(s.session_id, in_a);
@@ -253,12 +274,11 @@ async fn list_filters_by_cwd_with_titles_and_update_times() {
     assert_eq!(s.title.as_deref(), Some("first in a"));
     assert!(s.updated_at.is_some());
 
-    let all = e
-        .cx
-        .send_request(ListSessionsRequest::new())
-        .block_task()
-        .await
-        .expect("session/list");
+    let all =
+        e.cx.send_request(ListSessionsRequest::new())
+            .block_task()
+            .await
+            .expect("session/list");
     let ids: Vec<_> = all.sessions.iter().map(|s| s.session_id.clone()).collect();
     assert!(ids.contains(&in_a) && ids.contains(&in_b));
 }
@@ -279,7 +299,10 @@ async fn an_editor_closed_mid_turn_detaches_and_a_new_one_sees_the_whole_answer(
     let mut second = Editor::start(&d.dirs, &[]).await;
     second
         .cx
-        .send_request(LoadSessionRequest::new(id.clone(), d.dirs.path().to_path_buf()))
+        .send_request(LoadSessionRequest::new(
+            id.clone(),
+            d.dirs.path().to_path_buf(),
+        ))
         .block_task()
         .await
         .expect("session/load");

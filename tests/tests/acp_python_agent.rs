@@ -26,7 +26,14 @@ fn python_sdk() -> Result<PathBuf, String> {
         return Ok(dir);
     }
     let out = Command::new("python3")
-        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"])
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--target",
+        ])
         .arg(&dir)
         .arg(PACKAGE)
         .output()

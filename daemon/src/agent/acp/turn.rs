@@ -8,11 +8,13 @@ use super::Inner;
 use crate::agent::{RequestResponse, TurnInput, TurnIo};
 use crate::turn::emitter::Emitter;
 use agent_client_protocol::v1::schema::{
-    CancelNotification, ContentBlock, PromptRequest, PromptResponse, RequestPermissionOutcome,
+    BlobResourceContents, CancelNotification, ContentBlock, EmbeddedResource,
+    EmbeddedResourceResource, PromptRequest, PromptResponse, RequestPermissionOutcome,
     RequestPermissionResponse, ResourceLink, SelectedPermissionOutcome,
-    SetSessionConfigOptionRequest, TextContent,
+    SetSessionConfigOptionRequest, TextContent, TextResourceContents,
 };
 use agent_client_protocol::{Responder, V1};
+use base64::Engine;
 use serde_json::json;
 use sessiond_protocol::{RequestAnswer, RequestId, RequestKind, RequestOption, Usage};
 use std::collections::HashMap;
@@ -79,7 +81,12 @@ pub async fn run(inner: Arc<Inner>, input: TurnInput, io: TurnIo) -> Result<(), 
         emit: emit.clone(),
         asks: ask_tx,
     });
-    let prompt = PromptRequest::new(live.acp_session.clone(), prompt_blocks(&input));
+    let embed = live
+        .init
+        .agent_capabilities
+        .prompt_capabilities
+        .embedded_context;
+    let prompt = PromptRequest::new(live.acp_session.clone(), prompt_blocks(&input, embed).await);
     let answer = live.cx.send_request(prompt).block_task();
     tokio::pin!(answer);
     let mut pending: HashMap<
@@ -159,17 +166,41 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-/// The prompt text, and a `resource_link` per attachment.
-fn prompt_blocks(input: &TurnInput) -> Vec<ContentBlock> {
+/// The largest attachment embedded in a prompt; larger ones are linked.
+const EMBED_MAX_BYTES: u64 = 1024 * 1024;
+
+/// The prompt text, then per attachment its content embedded (when the agent takes
+/// embedded context and the file is small) or a `resource_link`.
+async fn prompt_blocks(input: &TurnInput, embed: bool) -> Vec<ContentBlock> {
     let mut blocks = vec![ContentBlock::Text(TextContent::new(input.text.clone()))];
     for a in &input.attachments {
+        let uri = format!("file://{}", a.workspace_path);
+        if embed && a.size_bytes <= EMBED_MAX_BYTES {
+            if let Ok(bytes) = tokio::fs::read(&a.workspace_path).await {
+                let resource = match String::from_utf8(bytes) {
+                    Ok(text) => {
+                        let mut t = TextResourceContents::new(text, uri.clone());
+                        t.mime_type = a.mime_type.clone();
+                        EmbeddedResourceResource::TextResourceContents(t)
+                    }
+                    Err(e) => {
+                        let data = base64::engine::general_purpose::STANDARD.encode(e.into_bytes());
+                        let mut b = BlobResourceContents::new(data, uri.clone());
+                        b.mime_type = a.mime_type.clone();
+                        EmbeddedResourceResource::BlobResourceContents(b)
+                    }
+                };
+                blocks.push(ContentBlock::Resource(EmbeddedResource::new(resource)));
+                continue;
+            }
+        }
         let mut link = ResourceLink::new(
             if a.name.is_empty() {
                 a.ref_id.clone()
             } else {
                 a.name.clone()
             },
-            format!("file://{}", a.workspace_path),
+            uri,
         );
         link.mime_type = a.mime_type.clone();
         link.size = i64::try_from(a.size_bytes).ok();

@@ -114,7 +114,14 @@ pub async fn forward(
                 prompt,
                 options,
                 ..
-            } => ask_editor(&bridge, &cx, &id, request_id.clone(), prompt.clone(), options),
+            } => ask_editor(
+                &bridge,
+                &cx,
+                &id,
+                request_id.clone(),
+                prompt.clone(),
+                options,
+            ),
             Event::SessionClosed { .. } => break,
             other => {
                 if let Some(update) = event_update(other) {
@@ -170,11 +177,7 @@ fn ask_editor(
                 return;
             }
         };
-        if let Err(e) = bridge
-            .client
-            .respond(&id, Some(request_id), response)
-            .await
-        {
+        if let Err(e) = bridge.client.respond(&id, Some(request_id), response).await {
             tracing::info!(session_id = %id, error = %e, "cannot pass on the editor's answer");
         }
     });

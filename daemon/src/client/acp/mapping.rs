@@ -2,7 +2,7 @@
 //! content as sessiond prompt text (the pure part of the bridge).
 
 use agent_client_protocol::v1::schema::{
-    ContentBlock, ContentChunk, PermissionOption, PermissionOptionKind, PlanEntry, Plan,
+    ContentBlock, ContentChunk, PermissionOption, PermissionOptionKind, Plan, PlanEntry,
     SessionUpdate, ToolCall, ToolCallStatus, ToolCallUpdate, ToolCallUpdateFields,
 };
 use sessiond_protocol::{Event, Message, OptionKind, RequestOption, Role};
@@ -122,7 +122,10 @@ mod tests {
             entries: json!([{"content": "x", "priority": "low", "status": "pending"}]),
         })
         .unwrap();
-        assert_eq!(serde_json::to_value(&plan).unwrap()["entries"][0]["content"], "x");
+        assert_eq!(
+            serde_json::to_value(&plan).unwrap()["entries"][0]["content"],
+            "x"
+        );
         // An update passed through from an ACP agent comes out as it went in.
         let data = json!({"sessionUpdate": "current_mode_update", "currentModeId": "ask"});
         let u = event_update(&Event::AgentUpdate {

@@ -13,8 +13,8 @@ use agent_client_protocol::schema::ProtocolVersion;
 use agent_client_protocol::v1::schema::{
     AgentCapabilities, CancelNotification, Implementation, InitializeRequest, InitializeResponse,
     ListSessionsRequest, ListSessionsResponse, LoadSessionRequest, LoadSessionResponse,
-    NewSessionRequest, NewSessionResponse, PromptCapabilities, PromptRequest,
-    ResumeSessionRequest, ResumeSessionResponse, SessionCapabilities, SessionId as AcpSessionId,
+    NewSessionRequest, NewSessionResponse, PromptCapabilities, PromptRequest, ResumeSessionRequest,
+    ResumeSessionResponse, SessionCapabilities, SessionId as AcpSessionId,
     SessionInfo as AcpSessionInfo, SessionListCapabilities, SessionResumeCapabilities,
 };
 use agent_client_protocol::v1::ConnectionTo;
@@ -182,7 +182,9 @@ async fn serve(bridge: Arc<Bridge>) -> agent_client_protocol::Result<()> {
         .on_receive_request(
             async move |req: PromptRequest, responder, cx: ConnectionTo<Editor>| {
                 let bridge = b_prompt.clone();
-                cx.spawn(async move { responder.respond_with_result(prompt::run(&bridge, req).await) })
+                cx.spawn(
+                    async move { responder.respond_with_result(prompt::run(&bridge, req).await) },
+                )
             },
             agent_client_protocol::on_receive_request!(),
         )

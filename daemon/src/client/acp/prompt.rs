@@ -77,7 +77,10 @@ impl Verdicts {
 }
 
 /// Runs one editor prompt to its verdict.
-pub async fn run(bridge: &Bridge, req: PromptRequest) -> agent_client_protocol::Result<PromptResponse> {
+pub async fn run(
+    bridge: &Bridge,
+    req: PromptRequest,
+) -> agent_client_protocol::Result<PromptResponse> {
     let id = SessionId::from(req.session_id.0.as_ref());
     if !bridge.is_attached(&id) {
         return Err(rpc_error(format!(
