@@ -6,8 +6,9 @@
 use agent_client_protocol::v1::schema::{
     CancelNotification, ContentBlock, ListSessionsRequest, LoadSessionRequest, NewSessionRequest,
     PermissionOptionKind, PromptRequest, PromptResponse, RequestPermissionOutcome,
-    RequestPermissionResponse, SelectedPermissionOutcome, SessionId, SessionNotification,
-    SessionUpdate, StopReason, TextContent,
+    RequestPermissionResponse, SelectedPermissionOutcome, SessionConfigKind, SessionConfigOption,
+    SessionConfigSelectOptions, SessionId, SessionNotification, SessionUpdate,
+    SetSessionConfigOptionRequest, StopReason, TextContent,
 };
 use serde_json::json;
 use sessiond_tests::acp_support::{agent_table, Editor};
@@ -321,4 +322,85 @@ async fn an_editor_closed_mid_turn_detaches_and_a_new_one_sees_the_whole_answer(
         assert!(answer.len() <= text.len(), "no duplicate: {answer:?}");
     }
     assert!(user_seen);
+}
+
+/// `(current value, every value)` of a select config option.
+fn select_of(options: &[SessionConfigOption], id: &str) -> (String, Vec<String>) {
+    let o = options
+        .iter()
+        .find(|o| o.id.0.as_ref() == id)
+        .unwrap_or_else(|| panic!("no {id} option in {options:?}"));
+    let SessionConfigKind::Select(s) = &o.kind else {
+        panic!("{id} is not a select");
+    };
+    let SessionConfigSelectOptions::Ungrouped(values) = &s.options else {
+        panic!("{id} is grouped");
+    };
+    (
+        s.current_value.0.to_string(),
+        values.iter().map(|v| v.value.0.to_string()).collect(),
+    )
+}
+
+#[tokio::test]
+async fn config_options_set_the_model_and_switch_the_agent() {
+    let d = start().await;
+    let mut e = Editor::start(&d.dirs, &[]).await;
+    let created =
+        e.cx.send_request(NewSessionRequest::new(d.dirs.path().to_path_buf()))
+            .block_task()
+            .await
+            .expect("session/new");
+    let id = created.session_id;
+    let options = created.config_options.expect("config options");
+    let (provider, providers) = select_of(&options, "model_provider");
+    assert_eq!(provider, "acp");
+    assert_eq!(providers, ["acp", "echo", "slow"]);
+    assert_eq!(select_of(&options, "model").0, "default");
+
+    // `model` becomes the session's override, which the ACP agent gets as its model option.
+    let set =
+        e.cx.send_request(SetSessionConfigOptionRequest::new(
+            id.clone(),
+            "model",
+            "large",
+        ))
+        .block_task()
+        .await
+        .expect("set model");
+    assert_eq!(select_of(&set.config_options, "model").0, "large");
+    finish(spawn_prompt(&e, prompt(&id, "hello"))).await;
+    let state = d.dirs.path().join("agent-state");
+    let applied = sessiond_tests::acp_support::logged(&state, "set_config_option");
+    assert_eq!(applied.len(), 1);
+    assert_eq!(applied[0]["value"], "large");
+
+    // `model_provider` moves the session to the echo agent.
+    e.cx.send_request(SetSessionConfigOptionRequest::new(
+        id.clone(),
+        "model_provider",
+        "slow",
+    ))
+    .block_task()
+    .await
+    .expect("set model_provider");
+    while e.updates.try_recv().is_ok() {}
+    finish(spawn_prompt(&e, prompt(&id, "now echo"))).await;
+    let mut answer = String::new();
+    while let Ok(n) = e.updates.try_recv() {
+        if let Some(("agent", t)) = text_of(&n.update) {
+            answer.push_str(&t);
+        }
+    }
+    assert_eq!(answer, "now echo");
+
+    let unknown =
+        e.cx.send_request(SetSessionConfigOptionRequest::new(
+            id.clone(),
+            "colour",
+            "blue",
+        ))
+        .block_task()
+        .await;
+    assert!(unknown.is_err(), "an unknown option is refused");
 }

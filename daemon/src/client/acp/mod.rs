@@ -4,6 +4,7 @@
 //! Logs go to stderr; stdout carries ACP only.
 
 mod attach;
+mod config_options;
 mod mapping;
 mod prompt;
 
@@ -14,8 +15,9 @@ use agent_client_protocol::v1::schema::{
     AgentCapabilities, CancelNotification, Implementation, InitializeRequest, InitializeResponse,
     ListSessionsRequest, ListSessionsResponse, LoadSessionRequest, LoadSessionResponse,
     NewSessionRequest, NewSessionResponse, PromptCapabilities, PromptRequest, ResumeSessionRequest,
-    ResumeSessionResponse, SessionCapabilities, SessionId as AcpSessionId,
+    ResumeSessionResponse, SessionCapabilities, SessionConfigOption, SessionId as AcpSessionId,
     SessionInfo as AcpSessionInfo, SessionListCapabilities, SessionResumeCapabilities,
+    SetSessionConfigOptionRequest,
 };
 use agent_client_protocol::v1::ConnectionTo;
 use agent_client_protocol::{Agent, Client as Editor, Stdio};
@@ -35,6 +37,8 @@ pub const CLIENT_NAME: &str = "sessiond-acp";
 /// State shared by the editor's requests.
 pub struct Bridge {
     client: Client,
+    /// The configuration this process loaded: the choices of the config options.
+    cfg: Config,
     /// The agent alias of new sessions (`None`: the daemon's default).
     agent: Option<String>,
     verdicts: Verdicts,
@@ -107,6 +111,7 @@ pub fn run(cfg: &Config, profile: Option<&str>, agent: Option<String>) -> anyhow
         let client = connect_as(cfg, &profile, CLIENT_NAME).await?;
         let bridge = Arc::new(Bridge {
             client,
+            cfg: cfg.clone(),
             agent,
             verdicts: Verdicts::default(),
             attached: Mutex::new(HashMap::new()),
@@ -120,7 +125,8 @@ pub fn run(cfg: &Config, profile: Option<&str>, agent: Option<String>) -> anyhow
 }
 
 async fn serve(bridge: Arc<Bridge>) -> agent_client_protocol::Result<()> {
-    let (b_new, b_load, b_resume, b_list, b_prompt, b_cancel) = (
+    let (b_new, b_load, b_resume, b_list, b_prompt, b_cancel, b_set) = (
+        bridge.clone(),
         bridge.clone(),
         bridge.clone(),
         bridge.clone(),
@@ -155,7 +161,9 @@ async fn serve(bridge: Arc<Bridge>) -> agent_client_protocol::Result<()> {
                 cx.spawn(async move {
                     let id = SessionId::from(req.session_id.0.as_ref());
                     let r = open(&bridge, &cx2, &id, true).await;
-                    responder.respond_with_result(r.map(|()| LoadSessionResponse::new()))
+                    responder.respond_with_result(
+                        r.map(|options| LoadSessionResponse::new().config_options(options)),
+                    )
                 })
             },
             agent_client_protocol::on_receive_request!(),
@@ -167,7 +175,9 @@ async fn serve(bridge: Arc<Bridge>) -> agent_client_protocol::Result<()> {
                 cx.spawn(async move {
                     let id = SessionId::from(req.session_id.0.as_ref());
                     let r = open(&bridge, &cx2, &id, false).await;
-                    responder.respond_with_result(r.map(|()| ResumeSessionResponse::new()))
+                    responder.respond_with_result(
+                        r.map(|options| ResumeSessionResponse::new().config_options(options)),
+                    )
                 })
             },
             agent_client_protocol::on_receive_request!(),
@@ -185,6 +195,15 @@ async fn serve(bridge: Arc<Bridge>) -> agent_client_protocol::Result<()> {
                 cx.spawn(
                     async move { responder.respond_with_result(prompt::run(&bridge, req).await) },
                 )
+            },
+            agent_client_protocol::on_receive_request!(),
+        )
+        .on_receive_request(
+            async move |req: SetSessionConfigOptionRequest, responder, cx: ConnectionTo<Editor>| {
+                let bridge = b_set.clone();
+                cx.spawn(async move {
+                    responder.respond_with_result(config_options::set(&bridge, req).await)
+                })
             },
             agent_client_protocol::on_receive_request!(),
         )
@@ -236,6 +255,11 @@ async fn new_session(
         })
         .await
         .map_err(rpc_error)?;
+    let options = config_options::options(
+        &bridge.cfg,
+        &created.session.agent,
+        &created.session.overrides,
+    );
     let id = created.session.session_id;
     let stream = bridge
         .client
@@ -250,7 +274,7 @@ async fn new_session(
         attach::Replayed::default(),
     ));
     bridge.set_forwarder(&id, task);
-    Ok(NewSessionResponse::new(AcpSessionId::new(id.as_str())))
+    Ok(NewSessionResponse::new(AcpSessionId::new(id.as_str())).config_options(options))
 }
 
 /// `session/load` (`replay`) or `session/resume`: take the session over, replay its
@@ -260,12 +284,17 @@ async fn open(
     cx: &ConnectionTo<Editor>,
     id: &SessionId,
     replay: bool,
-) -> agent_client_protocol::Result<()> {
-    bridge
+) -> agent_client_protocol::Result<Vec<SessionConfigOption>> {
+    let loaded = bridge
         .client
         .load_session(id, true, true)
         .await
         .map_err(rpc_error)?;
+    let options = config_options::options(
+        &bridge.cfg,
+        &loaded.session.agent,
+        &loaded.session.overrides,
+    );
     // Subscribe from the start of the event window before reading the transcript:
     // what happens in between is in the stream, and `Replayed` drops what the
     // transcript already covered (no gap, no duplicate).
@@ -289,7 +318,7 @@ async fn open(
         replayed,
     ));
     bridge.set_forwarder(id, task);
-    Ok(())
+    Ok(options)
 }
 
 /// `session/list`: every session of the daemon, newest first, those of `cwd` only
