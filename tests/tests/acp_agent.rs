@@ -560,3 +560,22 @@ async fn attachments_are_embedded_for_an_agent_that_takes_embedded_context() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn an_agent_that_died_between_turns_is_started_again_for_the_next_one() {
+    let (d, state) = start("", "").await;
+    let c = d.tui().await;
+    let id = new_acp(&c, d.dirs.path()).await;
+    c.prompt_wait(&id, "first").await.unwrap();
+    let pid = logged(&state, "initialize")[0]["pid"].as_i64().unwrap() as i32;
+    // SAFETY: killing the test agent process this test started through the daemon.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    wait_for("the agent to be gone", || async {
+        process_gone(pid).then_some(())
+    })
+    .await;
+    let verdict = c.prompt_wait(&id, "second").await.unwrap();
+    assert_eq!(verdict.stop_reason, StopReason::EndTurn, "{verdict:?}");
+    assert_eq!(verdict.content, "echo: second (prompt #2)");
+    assert_eq!(logged(&state, "load").len(), 1);
+}

@@ -99,6 +99,11 @@ impl AgentProcess {
         }
     }
 
+    /// True once the process has exited (it died between turns, say).
+    pub fn has_exited(&mut self) -> bool {
+        !matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Waits for the process to exit and describes how it did.
     pub async fn wait(&mut self) -> String {
         match self.child.wait().await {

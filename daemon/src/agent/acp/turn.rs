@@ -46,6 +46,10 @@ pub async fn run(inner: Arc<Inner>, input: TurnInput, io: TurnIo) -> Result<(), 
     }
     let slot = inner.slot(&input.session_id);
     let mut guard = slot.lock().await;
+    // An agent that died since the last turn is started again (and loads its session).
+    if guard.as_mut().is_some_and(|live| live.process.has_exited()) {
+        *guard = None;
+    }
     if guard.is_none() {
         let stored = inner.stored_id(&input.session_id).await;
         let started = tokio::select! {
