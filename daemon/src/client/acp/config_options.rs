@@ -52,7 +52,7 @@ pub fn options(cfg: &Config, agent: &str, overrides: &Overrides) -> Vec<SessionC
     };
     vec![
         SessionConfigOption::select("model_provider", "Agent", provider, select(aliases)).category(
-            SessionConfigOptionCategory::Other("model_provider".to_owned()),
+            SessionConfigOptionCategory::Other("_model_provider".to_owned()),
         ),
         SessionConfigOption::select("model", "Model", model, select(models))
             .category(SessionConfigOptionCategory::Model),
