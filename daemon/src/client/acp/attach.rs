@@ -110,6 +110,7 @@ pub async fn forward(
             Event::UserMessage { text, .. } if bridge.take_own_prompt(&id, text) => {}
             Event::TurnComplete { verdict } => bridge.verdicts.complete(verdict.clone()),
             Event::Request {
+                turn_id,
                 request_id,
                 prompt,
                 options,
@@ -118,7 +119,7 @@ pub async fn forward(
                 &bridge,
                 &cx,
                 &id,
-                request_id.clone(),
+                (turn_id.clone(), request_id.clone()),
                 prompt.clone(),
                 options,
             ),
@@ -139,7 +140,7 @@ fn ask_editor(
     bridge: &Arc<Bridge>,
     cx: &ConnectionTo<Editor>,
     id: &SessionId,
-    request_id: RequestId,
+    (turn_id, request_id): (TurnId, RequestId),
     prompt: String,
     options: &serde_json::Value,
 ) {
@@ -160,10 +161,17 @@ fn ask_editor(
         ),
         permission_options(&parsed),
     );
-    let sent = cx.send_request(request);
     let bridge = bridge.clone();
+    let cx = cx.clone();
     let id = id.clone();
     tokio::spawn(async move {
+        // A request replayed from the event window may belong to a turn that has
+        // ended: a request is pending only while its turn runs.
+        match bridge.client.get_session(&id).await {
+            Ok(info) if info.turn.as_ref().map(|t| &t.turn_id) == Some(&turn_id) => {}
+            _ => return,
+        }
+        let sent = cx.send_request(request);
         let response = match sent.block_task().await {
             Ok(r) => match r.outcome {
                 RequestPermissionOutcome::Selected(s) if bare => json!(s.option_id.0.as_ref()),
