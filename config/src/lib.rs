@@ -14,7 +14,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub use model::{
-    AgentConfig, CommandAgent, Config, EchoAgent, OpenAiAgent, RetentionConfig, WsConfig,
+    AcpAgent, AgentConfig, CommandAgent, Config, EchoAgent, OpenAiAgent, RetentionConfig, WsConfig,
     BUILTIN_ECHO,
 };
 pub use validate::{

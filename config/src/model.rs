@@ -136,6 +136,10 @@ pub enum AgentConfig {
     /// `kind = "openai"`: an OpenAI-compatible chat completions endpoint.
     #[serde(rename = "openai")]
     OpenAi(OpenAiAgent),
+    /// `kind = "acp"`: a program speaking the Agent Client Protocol, one process per
+    /// live session.
+    #[serde(rename = "acp")]
+    Acp(AcpAgent),
 }
 
 impl AgentConfig {
@@ -153,6 +157,7 @@ impl AgentConfig {
             AgentConfig::Echo(_) => "echo",
             AgentConfig::Command(_) => "command",
             AgentConfig::OpenAi(_) => "openai",
+            AgentConfig::Acp(_) => "acp",
         }
     }
 }
@@ -198,6 +203,30 @@ pub struct CommandAgent {
 /// Default for [`CommandAgent::cancel_grace_ms`].
 pub fn default_cancel_grace_ms() -> u64 {
     2000
+}
+
+/// Settings of an ACP agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcpAgent {
+    /// `[program, args...]`, started once per live session in the session's `cwd`.
+    pub command: Vec<String>,
+    /// Extra environment for the program.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// After `session/cancel`, how long the agent has to end the prompt before its
+    /// process group is ended, in milliseconds.
+    #[serde(default = "default_cancel_grace_ms")]
+    pub cancel_grace_ms: u64,
+    /// How long `initialize` and `session/new` (or `session/load`) may take, in
+    /// milliseconds.
+    #[serde(default = "default_startup_timeout_ms")]
+    pub startup_timeout_ms: u64,
+}
+
+/// Default for [`AcpAgent::startup_timeout_ms`].
+pub fn default_startup_timeout_ms() -> u64 {
+    30_000
 }
 
 /// Settings of an OpenAI-compatible agent.

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
-use crate::model::{AgentConfig, CommandAgent, EchoAgent, OpenAiAgent, BUILTIN_ECHO};
+use crate::model::{AcpAgent, AgentConfig, CommandAgent, EchoAgent, OpenAiAgent, BUILTIN_ECHO};
 use crate::{Config, ConfigError, Problem};
 
 /// Largest accepted `max_upload_bytes` (1 GiB).
@@ -158,7 +158,29 @@ fn check_agent(p: &mut Problems, name: &str, agent: &AgentConfig) {
         AgentConfig::Echo(echo) => check_echo(p, &key, echo),
         AgentConfig::Command(command) => check_command(p, &key, command),
         AgentConfig::OpenAi(openai) => check_openai(p, &key, openai),
+        AgentConfig::Acp(acp) => check_acp(p, &key, acp),
     }
+}
+
+fn check_acp(p: &mut Problems, key: &str, agent: &AcpAgent) {
+    // `command` and `env` follow the rules of the command agent.
+    check_command(
+        p,
+        key,
+        &CommandAgent {
+            command: agent.command.clone(),
+            cancel_grace_ms: agent.cancel_grace_ms,
+            env: agent.env.clone(),
+        },
+    );
+    if agent.startup_timeout_ms < 1 {
+        p.add(format!("{key}.startup_timeout_ms"), "must be at least 1");
+    }
+    p.at_most_toml_int(
+        &format!("{key}.startup_timeout_ms"),
+        agent.startup_timeout_ms,
+    );
+    p.at_most_toml_int(&format!("{key}.cancel_grace_ms"), agent.cancel_grace_ms);
 }
 
 fn check_echo(p: &mut Problems, key: &str, echo: &EchoAgent) {

@@ -170,3 +170,34 @@ fn empty_agent_name_is_rejected() {
     let found = problems("[agents.\"\"]\nkind = \"echo\"\n");
     assert_eq!(keys(&found), ["agents.\"\""]);
 }
+
+#[test]
+fn acp_agent_parses_with_defaults() {
+    let c = Config::from_toml_str("[agents.codex]\nkind = \"acp\"\ncommand = [\"codex-acp\"]\n")
+        .expect("a minimal acp agent is valid");
+    let Some(AgentConfig::Acp(a)) = c.agent("codex") else {
+        panic!("kind = \"acp\" reads as an acp agent");
+    };
+    assert_eq!(a.command, ["codex-acp"]);
+    assert_eq!(a.cancel_grace_ms, 2000);
+    assert_eq!(a.startup_timeout_ms, 30_000);
+}
+
+#[test]
+fn acp_agent_problems_name_their_keys() {
+    let found = problems(
+        "[agents.a]\nkind = \"acp\"\ncommand = []\nstartup_timeout_ms = 0\nenv = { \"X=Y\" = \"1\" }\n",
+    );
+    assert_eq!(
+        keys(&found),
+        [
+            "agents.a.command",
+            "agents.a.env",
+            "agents.a.startup_timeout_ms"
+        ]
+    );
+    assert!(
+        Config::from_toml_str("[agents.a]\nkind = \"acp\"\ncommand = [\"x\"]\nargs = 1\n").is_err(),
+        "unknown keys are rejected"
+    );
+}

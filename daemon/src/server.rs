@@ -64,7 +64,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     let total = db.count_sessions().await?;
     let generation = db.max_generation().await?;
     let identity = Identity::load_or_create(&data_dir)?;
-    let agents = Arc::new(Agents::from_config(&cfg));
+    let agents = Arc::new(Agents::from_config_with_db(&cfg, Some(db.clone())));
     let store = Store::new(cfg.clone(), db.clone(), agents, blobs, total);
     store.resume_generation(generation);
     let daemon = Daemon::new(

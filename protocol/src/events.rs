@@ -78,6 +78,17 @@ pub enum Event {
     TitleChanged {
         title: String,
     },
+    /// The agent's plan for the turn (an ACP `plan` update): the whole list each time.
+    Plan {
+        turn_id: TurnId,
+        entries: serde_json::Value,
+    },
+    /// Something the agent reported that has no event of its own (an ACP update kind).
+    AgentUpdate {
+        turn_id: TurnId,
+        kind: String,
+        data: serde_json::Value,
+    },
 }
 
 impl Event {
@@ -101,6 +112,8 @@ impl Event {
             Event::Resync { .. } => e::RESYNC,
             Event::ReplayComplete { .. } => e::REPLAY_COMPLETE,
             Event::TitleChanged { .. } => e::TITLE_CHANGED,
+            Event::Plan { .. } => e::PLAN,
+            Event::AgentUpdate { .. } => e::AGENT_UPDATE,
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod ids;
 pub mod methods;
 pub mod params;
 pub mod patch;
+pub mod request;
 pub mod types;
 
 pub use error::codes;
@@ -16,6 +17,7 @@ pub use events::{Event, EventEnvelope};
 pub use feed::DaemonUpdate;
 pub use ids::{RequestId, SessionId, TuiId, TurnId};
 pub use patch::Patch;
+pub use request::{OptionKind, RequestAnswer, RequestOption};
 pub use types::*;
 
 /// The protocol version this crate describes.

@@ -79,4 +79,6 @@ pub mod event {
     pub const RESYNC: &str = "resync";
     pub const REPLAY_COMPLETE: &str = "replay_complete";
     pub const TITLE_CHANGED: &str = "title_changed";
+    pub const PLAN: &str = "plan";
+    pub const AGENT_UPDATE: &str = "agent_update";
 }

@@ -152,6 +152,12 @@ pub enum StopReason {
     EndTurn,
     Cancelled,
     Failed,
+    /// The agent reached its token limit.
+    MaxTokens,
+    /// The agent reached its limit of model requests for one turn.
+    MaxTurnRequests,
+    /// The agent refused to continue.
+    Refusal,
 }
 
 impl StopReason {
@@ -160,6 +166,9 @@ impl StopReason {
             StopReason::EndTurn => "end_turn",
             StopReason::Cancelled => "cancelled",
             StopReason::Failed => "failed",
+            StopReason::MaxTokens => "max_tokens",
+            StopReason::MaxTurnRequests => "max_turn_requests",
+            StopReason::Refusal => "refusal",
         }
     }
 
@@ -168,6 +177,9 @@ impl StopReason {
             "end_turn" => Some(StopReason::EndTurn),
             "cancelled" => Some(StopReason::Cancelled),
             "failed" => Some(StopReason::Failed),
+            "max_tokens" => Some(StopReason::MaxTokens),
+            "max_turn_requests" => Some(StopReason::MaxTurnRequests),
+            "refusal" => Some(StopReason::Refusal),
             _ => None,
         }
     }

@@ -274,6 +274,9 @@ fn turn_verdict_for_every_stop_reason() {
         (StopReason::EndTurn, "end_turn"),
         (StopReason::Cancelled, "cancelled"),
         (StopReason::Failed, "failed"),
+        (StopReason::MaxTokens, "max_tokens"),
+        (StopReason::MaxTurnRequests, "max_turn_requests"),
+        (StopReason::Refusal, "refusal"),
     ] {
         let cause = (reason == StopReason::Cancelled).then_some(CancelCause::ClientRpc);
         let v = roundtrip(&verdict(reason, cause), VERDICT_KEYS);
@@ -512,6 +515,23 @@ fn event_samples() -> Vec<(Event, &'static str, &'static [&'static str])> {
             "title_changed",
             &["title"],
         ),
+        (
+            Event::Plan {
+                turn_id: t(),
+                entries: json!([{"content": "read", "priority": "high", "status": "pending"}]),
+            },
+            "plan",
+            &["turn_id", "entries"],
+        ),
+        (
+            Event::AgentUpdate {
+                turn_id: t(),
+                kind: "current_mode_update".into(),
+                data: json!({"currentModeId": "ask"}),
+            },
+            "agent_update",
+            &["turn_id", "kind", "data"],
+        ),
     ]
 }
 
@@ -533,6 +553,8 @@ fn tag_of(e: &Event) -> &'static str {
         Event::Resync { .. } => methods::event::RESYNC,
         Event::ReplayComplete { .. } => methods::event::REPLAY_COMPLETE,
         Event::TitleChanged { .. } => methods::event::TITLE_CHANGED,
+        Event::Plan { .. } => methods::event::PLAN,
+        Event::AgentUpdate { .. } => methods::event::AGENT_UPDATE,
     }
 }
 
@@ -540,7 +562,7 @@ fn tag_of(e: &Event) -> &'static str {
 fn every_event_variant_round_trips_inside_an_envelope() {
     let samples = event_samples();
     let tags: BTreeSet<&str> = samples.iter().map(|(_, t, _)| *t).collect();
-    assert_eq!(tags.len(), 16, "one sample per variant");
+    assert_eq!(tags.len(), 18, "one sample per variant");
     for (seq, (event, tag, fields)) in samples.into_iter().enumerate() {
         let env = EventEnvelope {
             session_id: SessionId::from("s-1"),

@@ -1,6 +1,7 @@
 //! Test harness: starts the real `sessiond` binary on temporary XDG directories and
 //! gives tests real clients (the SDK over the Unix socket, raw HTTP on the socket).
 
+pub mod acp_support;
 pub mod pty;
 pub mod raw_ws;
 

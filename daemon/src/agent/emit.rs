@@ -14,6 +14,10 @@ pub trait TurnSink: Send + Sync {
     fn publish(&self, event: Event);
     /// Makes `request` pending on the turn and publishes its `request` event.
     fn request(&self, request: PendingRequest);
+    /// Why the turn was cancelled, once its token has fired.
+    fn cancel_cause(&self) -> Option<sessiond_protocol::CancelCause> {
+        None
+    }
 }
 
 /// A sink that publishes straight to a hub, without a session around it.
@@ -49,6 +53,9 @@ pub struct Accumulated {
     pub content: String,
     pub usage: Usage,
     pub tool_messages: Vec<String>,
+    /// How the agent said the turn ended, when it said more than "done"
+    /// (`max_tokens`, `max_turn_requests`, `refusal`).
+    pub stop_reason: Option<sessiond_protocol::StopReason>,
 }
 
 impl Emitter {
@@ -120,6 +127,35 @@ impl Emitter {
             output,
             is_error,
         });
+    }
+
+    /// The agent's plan for the turn (the whole list each time).
+    pub fn plan(&self, entries: serde_json::Value) {
+        self.sink.publish(Event::Plan {
+            turn_id: self.turn_id.clone(),
+            entries,
+        });
+    }
+
+    /// Something the agent reported that has no event of its own.
+    pub fn agent_update(&self, kind: String, data: serde_json::Value) {
+        self.sink.publish(Event::AgentUpdate {
+            turn_id: self.turn_id.clone(),
+            kind,
+            data,
+        });
+    }
+
+    /// Records how the turn ended when the agent ends it normally with a reason
+    /// other than `end_turn`.
+    pub fn stop_reason(&self, reason: sessiond_protocol::StopReason) {
+        self.acc().stop_reason = Some(reason);
+    }
+
+    /// Why the turn was cancelled, once its token has fired (`None` before, or for an
+    /// emitter outside a store).
+    pub fn cancel_cause(&self) -> Option<sessiond_protocol::CancelCause> {
+        self.sink.cancel_cause()
     }
 
     /// Adds token counts.

@@ -1,6 +1,7 @@
 //! Agents: what executes a turn. One file per provider kind; `Agents` builds them
 //! from the configuration by alias.
 
+pub mod acp;
 pub mod command;
 pub mod echo;
 pub mod emit;
@@ -8,6 +9,7 @@ pub mod openai;
 pub mod process;
 pub mod sse;
 
+use crate::persist::Db;
 pub use emit::Emitter;
 use futures::future::BoxFuture;
 use serde::Serialize;
@@ -64,6 +66,10 @@ pub trait Agent: Send + Sync {
     /// Runs one turn to its end. `Err` fails the turn with that message. When the
     /// cancel token fires, return as soon as possible (the result is then ignored).
     fn run(&self, input: TurnInput, io: TurnIo) -> BoxFuture<'static, Result<(), String>>;
+
+    /// The session left memory (unloaded, closed, killed, deleted, evicted, or the
+    /// daemon stops): drop whatever the agent keeps for it (a process, a connection).
+    fn release(&self, _session_id: &SessionId) {}
 }
 
 /// Why an agent alias cannot be used.
@@ -84,13 +90,27 @@ impl Agents {
     /// Builds every configured alias (and the built-in `echo`); a provider that
     /// cannot be built is remembered with its reason.
     pub fn from_config(config: &Config) -> Agents {
+        Agents::from_config_with_db(config, None)
+    }
+
+    /// As [`Agents::from_config`], with the database agents keep per-session state in
+    /// (an ACP agent's session id).
+    pub fn from_config_with_db(config: &Config, db: Option<Db>) -> Agents {
         let mut built = BTreeMap::new();
         for alias in config.agent_aliases() {
             if let Some(cfg) = config.agent(&alias) {
-                built.insert(alias, build(&cfg));
+                let agent = build(&alias, &cfg, db.clone());
+                built.insert(alias, agent);
             }
         }
         Agents { built }
+    }
+
+    /// Tells every agent that a session left memory (see [`Agent::release`]).
+    pub fn release(&self, session_id: &SessionId) {
+        for agent in self.built.values().flatten() {
+            agent.release(session_id);
+        }
     }
 
     /// The agent of an alias.
@@ -106,7 +126,7 @@ impl Agents {
     }
 }
 
-fn build(cfg: &AgentConfig) -> Result<Arc<dyn Agent>, String> {
+fn build(alias: &str, cfg: &AgentConfig, db: Option<Db>) -> Result<Arc<dyn Agent>, String> {
     match cfg {
         AgentConfig::Echo(e) => Ok(Arc::new(echo::EchoAgent::new(
             e.chunk_chars,
@@ -114,5 +134,6 @@ fn build(cfg: &AgentConfig) -> Result<Arc<dyn Agent>, String> {
         ))),
         AgentConfig::Command(c) => Ok(Arc::new(command::CommandAgent::new(c)?)),
         AgentConfig::OpenAi(o) => Ok(Arc::new(openai::OpenAiAgent::new(o)?)),
+        AgentConfig::Acp(a) => Ok(Arc::new(acp::AcpAgent::new(alias, a, db)?)),
     }
 }

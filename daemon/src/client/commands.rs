@@ -103,7 +103,10 @@ pub async fn run(cfg: &Config, cli: &Cli) -> anyhow::Result<ExitCode> {
             let r = client.admin_kill(&SessionId(session_id.clone())).await?;
             println!("{}", if r.killed { "killed" } else { "already killed" });
         }
-        Command::Serve { .. } | Command::Config { .. } | Command::Attach(_) => {
+        Command::Serve { .. }
+        | Command::Config { .. }
+        | Command::Attach(_)
+        | Command::Acp { .. } => {
             bail!("not a client command")
         }
     }
@@ -149,6 +152,7 @@ async fn prompt(client: &Client, session_id: &str, text: String) -> anyhow::Resu
                     StopReason::Failed => {
                         bail!("turn failed: {}", verdict.error.unwrap_or_default())
                     }
+                    other => bail!("turn stopped: {}", other.as_str()),
                 };
             }
             Event::SessionClosed { reason } => bail!("session closed ({reason:?})"),

@@ -2,6 +2,7 @@
 //! other commands are its client), built on `sessiond-client` only.
 //! Errors print one line on stderr and exit non-zero.
 
+pub mod acp;
 pub mod attach;
 mod commands;
 mod config_cmd;
@@ -77,6 +78,12 @@ pub enum Command {
     Kill { session_id: String },
     /// Attach the terminal UI to a session (the picker without SESSION; see docs/tui.md).
     Attach(attach::AttachArgs),
+    /// Speak the Agent Client Protocol on stdio (for editors); sessions live in the daemon.
+    Acp {
+        /// Agent alias of the sessions it creates (default: the daemon's default agent).
+        #[arg(long, value_name = "ALIAS")]
+        agent: Option<String>,
+    },
     /// Show or check the configuration.
     Config {
         #[command(subcommand)]
@@ -141,6 +148,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Attach(args) => {
             let cfg = load_config(&cli, None, None)?;
             Ok(attach::run(&cfg, cli.profile.as_deref(), args))
+        }
+        Command::Acp { agent } => {
+            let cfg = load_config(&cli, None, None)?;
+            init_tracing(&cfg.log);
+            acp::run(&cfg, cli.profile.as_deref(), agent.clone())
         }
         _ => {
             let cfg = load_config(&cli, None, None)?;

@@ -284,6 +284,17 @@ impl Db {
         self.read(move |c| read::uploads(c, &id)).await
     }
 
+    /// A value an agent keeps for a session (see [`Op::SetAgentState`]).
+    pub async fn agent_state(
+        &self,
+        id: &SessionId,
+        key: &str,
+    ) -> Result<Option<String>, PersistError> {
+        let id = id.clone();
+        let key = key.to_owned();
+        self.read(move |c| read::agent_state(c, &id, &key)).await
+    }
+
     /// The newest `limit` events of a session, oldest first.
     pub async fn recent_events(
         &self,

@@ -184,3 +184,14 @@ pub fn recent_events(
     out.reverse();
     Ok(out)
 }
+
+/// A value an agent keeps for a session.
+pub fn agent_state(
+    c: &Connection,
+    id: &SessionId,
+    key: &str,
+) -> Result<Option<String>, rusqlite::Error> {
+    c.prepare_cached("SELECT value FROM agent_state WHERE session_id = ?1 AND key = ?2")?
+        .query_row(rusqlite::params![id.as_str(), key], |r| r.get(0))
+        .optional()
+}

@@ -82,6 +82,13 @@ const MIGRATIONS: &[&str] = &[
         text TEXT NOT NULL,
         PRIMARY KEY (turn_id, seq)
     ) WITHOUT ROWID;",
+    // 4: what an agent keeps for a session across restarts (an ACP agent's session id).
+    "CREATE TABLE agent_state (
+        session_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (session_id, key)
+    ) WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes.

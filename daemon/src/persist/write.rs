@@ -70,6 +70,13 @@ pub enum Op {
         last: u64,
         held: Option<u64>,
     },
+    /// Sets (or with `None` removes) a value an agent keeps for a session; nothing is
+    /// written for a session that no longer exists.
+    SetAgentState {
+        session_id: SessionId,
+        key: String,
+        value: Option<String>,
+    },
 }
 
 /// Operations applied in one transaction at most (a single larger job is applied whole).
@@ -309,7 +316,7 @@ pub(super) fn apply(
                 "DELETE FROM partials WHERE turn_id IN (SELECT turn_id FROM turns WHERE session_id = ?1)",
                 [id],
             )?;
-            for table in ["messages", "turns", "uploads", "events"] {
+            for table in ["messages", "turns", "uploads", "events", "agent_state"] {
                 tx.execute(&format!("DELETE FROM {table} WHERE session_id = ?1"), [id])?;
             }
             tx.execute("DELETE FROM sessions WHERE id = ?1", [id])?;
@@ -345,6 +352,24 @@ pub(super) fn apply(
                 return Err(rusqlite::Error::QueryReturnedNoRows);
             }
         }
+        Op::SetAgentState {
+            session_id,
+            key,
+            value,
+        } => match value {
+            Some(v) => {
+                tx.prepare_cached(
+                    "INSERT INTO agent_state (session_id, key, value)
+                     SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM sessions WHERE id = ?1)
+                     ON CONFLICT (session_id, key) DO UPDATE SET value = excluded.value",
+                )?
+                .execute(params![session_id.as_str(), key, v])?;
+            }
+            None => {
+                tx.prepare_cached("DELETE FROM agent_state WHERE session_id = ?1 AND key = ?2")?
+                    .execute(params![session_id.as_str(), key])?;
+            }
+        },
         Op::ReleaseSeq {
             session_id,
             last,

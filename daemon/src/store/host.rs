@@ -21,6 +21,8 @@ struct StoreSink {
     id: SessionId,
     incarnation: u64,
     hub: Arc<EventHub>,
+    /// The turn's cancel slot, where the cause of a fired cancel is recorded.
+    slot: CancelSlot,
 }
 
 impl TurnSink for StoreSink {
@@ -35,6 +37,10 @@ impl TurnSink for StoreSink {
             .step(&self.id, |e| Ok(e.add_request(incarnation, request)));
         // Nothing to commit: the entry may be gone, then the turn is ending anyway.
         drop(step);
+    }
+
+    fn cancel_cause(&self) -> Option<CancelCause> {
+        self.slot.cause()
     }
 }
 
@@ -53,6 +59,7 @@ impl TurnHost for Store {
             id: id.clone(),
             incarnation,
             hub,
+            slot: start.slot.clone(),
         };
         let store = self.clone();
         let session_id = id.clone();

@@ -58,6 +58,7 @@ impl Store {
         };
         self.unindex_owner(e.rec.owner.as_ref(), id);
         self.release_live_slot();
+        self.agents.release(id);
         match how.reason() {
             Some(reason) => e.hub.close(reason),
             None => {
@@ -118,6 +119,7 @@ impl Store {
             if let Some((id, e)) = removed {
                 self.unindex_owner(Some(owner), &id);
                 self.release_live_slot();
+                self.agents.release(&id);
                 e.hub.close(CloseReason::Evicted);
                 evicted.push(Evicted {
                     session_id: id,

@@ -98,7 +98,7 @@ async fn run_turn<H: TurnHost>(host: &Arc<H>, id: &SessionId, s: StartedTurn, in
     let acc = s.emit.snapshot();
     let (stop_reason, cancel_cause, error) = match (s.slot.cause(), result) {
         (Some(cause), _) => (StopReason::Cancelled, Some(cause), None),
-        (None, Ok(())) => (StopReason::EndTurn, None, None),
+        (None, Ok(())) => (acc.stop_reason.unwrap_or(StopReason::EndTurn), None, None),
         (None, Err(e)) => (StopReason::Failed, None, Some(e)),
     };
     if let Some(e) = &error {

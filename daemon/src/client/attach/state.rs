@@ -389,6 +389,20 @@ impl Attached {
                 self.requests.clear();
             }
             Event::Resync { .. } => self.needs_reload = true,
+            Event::Plan { entries, .. } => {
+                let steps: Vec<&str> = entries
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|e| e["content"].as_str()).collect())
+                    .unwrap_or_default();
+                self.items.push(Item::Notice {
+                    text: format!("plan: {}", steps.join(" / ")),
+                    error: false,
+                });
+            }
+            Event::AgentUpdate { kind, .. } => self.items.push(Item::Notice {
+                text: format!("agent: {kind}"),
+                error: false,
+            }),
         }
     }
 
