@@ -121,12 +121,22 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
 
 /// Runs until SIGTERM, SIGINT or `admin/shutdown`.
 pub async fn serve(cfg: Config) -> anyhow::Result<()> {
+    // Listen for SIGHUP before the socket answers: from then on it reloads.
+    let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
     let running = start(cfg).await?;
     let d = running.daemon.clone();
     tokio::spawn(async move {
         shutdown_signal().await;
         d.request_shutdown(Duration::ZERO);
     });
+    match hup {
+        Ok(hup) => {
+            tokio::spawn(reload_on_sighup(running.daemon.clone(), hup));
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGHUP; reload with `sessiond reload`")
+        }
+    }
     running.done.await.context("daemon task failed")?
 }
 
@@ -139,6 +149,14 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+    }
+}
+
+/// SIGHUP reloads the configuration file; it never stops the daemon.
+async fn reload_on_sighup(d: Arc<crate::state::Daemon>, mut hup: tokio::signal::unix::Signal) {
+    while hup.recv().await.is_some() {
+        let d = d.clone();
+        let _ = tokio::task::spawn_blocking(move || crate::reload::reload(&d)).await;
     }
 }
 

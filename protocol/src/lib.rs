@@ -8,6 +8,7 @@ pub mod ids;
 pub mod methods;
 pub mod params;
 pub mod patch;
+pub mod schema;
 pub mod types;
 
 pub use error::codes;

@@ -24,6 +24,9 @@ pub const ADMIN_SESSIONS: &str = "admin/sessions";
 pub const ADMIN_STATS: &str = "admin/stats";
 pub const ADMIN_TUIS: &str = "admin/tuis";
 pub const ADMIN_SHUTDOWN: &str = "admin/shutdown";
+pub const ADMIN_RELOAD: &str = "admin/reload";
+/// The OpenRPC service discovery method.
+pub const RPC_DISCOVER: &str = "rpc.discover";
 
 /// Every callable method (what `initialize` reports as capabilities).
 pub const ALL: &[&str] = &[
@@ -49,6 +52,8 @@ pub const ALL: &[&str] = &[
     ADMIN_STATS,
     ADMIN_TUIS,
     ADMIN_SHUTDOWN,
+    ADMIN_RELOAD,
+    RPC_DISCOVER,
 ];
 
 /// Event `type` tags.

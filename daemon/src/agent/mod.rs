@@ -73,9 +73,9 @@ pub enum AgentUnavailable {
     Broken { alias: String, reason: String },
 }
 
-/// The agents of the configuration, built once at start-up.
+/// The agents of the configuration, built at start-up and again by a reload.
 pub struct Agents {
-    built: BTreeMap<String, Result<Arc<dyn Agent>, String>>,
+    built: std::sync::RwLock<BTreeMap<String, Result<Arc<dyn Agent>, String>>>,
 }
 
 impl Agents {
@@ -88,12 +88,22 @@ impl Agents {
                 built.insert(alias, build(&cfg));
             }
         }
-        Agents { built }
+        Agents {
+            built: std::sync::RwLock::new(built),
+        }
+    }
+
+    /// Takes the agents of a reloaded configuration; turns already running keep the
+    /// agent they started with.
+    pub fn replace(&self, other: Agents) {
+        let new = other.built.into_inner().unwrap_or_else(|p| p.into_inner());
+        *self.built.write().unwrap_or_else(|p| p.into_inner()) = new;
     }
 
     /// The agent of an alias.
     pub fn get(&self, alias: &str) -> Result<Arc<dyn Agent>, AgentUnavailable> {
-        match self.built.get(alias) {
+        let built = self.built.read().unwrap_or_else(|p| p.into_inner());
+        match built.get(alias) {
             None => Err(AgentUnavailable::Unknown(alias.to_owned())),
             Some(Err(reason)) => Err(AgentUnavailable::Broken {
                 alias: alias.to_owned(),

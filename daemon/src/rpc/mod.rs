@@ -38,6 +38,10 @@ pub fn module(d: Arc<Daemon>) -> RpcModule<()> {
         .expect("unique method names");
     m.merge(AdminApiServer::into_rpc(rpc))
         .expect("unique method names");
+    m.register_method(sessiond_protocol::methods::RPC_DISCOVER, |_, _, _| {
+        sessiond_protocol::schema::openrpc()
+    })
+    .expect("unique method names");
     m
 }
 
