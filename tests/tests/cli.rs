@@ -40,7 +40,10 @@ async fn client_commands_work_against_a_daemon() {
     let (code, out, _) = cli(&d.dirs, &["ls"]);
     assert_eq!(code, 0);
     // Short ids: the first 12 characters tell these two apart.
-    assert!(out.contains(&id[..12]) && out.contains(&slow_id[..12]), "{out}");
+    assert!(
+        out.contains(&id[..12]) && out.contains(&slow_id[..12]),
+        "{out}"
+    );
     let (code, out, _) = cli(&d.dirs, &["ls", "--all", "--json"]);
     assert_eq!(code, 0);
     let listed: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();

@@ -79,8 +79,20 @@ fn status_pid(dirs: &Dirs) -> i32 {
 fn ls_starts_the_daemon_and_two_racing_commands_end_with_one() {
     let t = AutoStart::new();
     // Nothing runs: both commands find no daemon and race to start one.
-    let a = t.command().arg("ls").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let b = t.command().arg("ls").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let a = t
+        .command()
+        .arg("ls")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let b = t
+        .command()
+        .arg("ls")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let (ca, _, ea) = split(a.wait_with_output().unwrap());
     let (cb, _, eb) = split(b.wait_with_output().unwrap());
     assert_eq!((ca, cb), (0, 0), "{ea} {eb}");
@@ -92,7 +104,12 @@ fn ls_starts_the_daemon_and_two_racing_commands_end_with_one() {
     assert!(!log.contains("already serving"), "{log}");
     // Detached: its own session, no controlling terminal.
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
     assert_eq!(fields[3], pid.to_string(), "session id: {stat}");
     assert_eq!(fields[4], "0", "tty: {stat}");
     // The next command uses it.
@@ -112,7 +129,12 @@ fn no_start_keeps_commands_from_starting_a_daemon() {
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("no daemon answers on"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
-    let out = t.command().env("SESSIOND_NO_START", "1").arg("new").output().unwrap();
+    let out = t
+        .command()
+        .env("SESSIOND_NO_START", "1")
+        .arg("new")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(3));
     assert!(!t.dirs.socket().exists());
     assert_eq!(t.lock_pid(), None);
@@ -185,7 +207,11 @@ fn write_config(d: &Daemon, text: &str) {
 fn wait_log(d: &Daemon, needle: &str, count: usize) {
     let deadline = Instant::now() + WAIT;
     while d.log().matches(needle).count() < count {
-        assert!(Instant::now() < deadline, "no {needle:?} in the log: {}", d.log());
+        assert!(
+            Instant::now() < deadline,
+            "no {needle:?} in the log: {}",
+            d.log()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -197,14 +223,20 @@ async fn sighup_reloads_a_valid_file_and_keeps_serving_on_an_invalid_one() {
     assert_ne!(code, 0);
     assert!(err.contains("AGENT_UNAVAILABLE"), "{err}");
 
-    write_config(&d, "[agents.first]\nkind = \"echo\"\n[agents.second]\nkind = \"echo\"\n");
+    write_config(
+        &d,
+        "[agents.first]\nkind = \"echo\"\n[agents.second]\nkind = \"echo\"\n",
+    );
     d.signal(libc::SIGHUP);
     wait_log(&d, "configuration reloaded", 1);
     let (code, _, err) = cli(&d.dirs, &["new", "--agent", "second"]);
     assert_eq!(code, 0, "{err}");
 
     // An invalid file: refused with its problems logged, the old agents kept.
-    write_config(&d, "max_live_sessions = 0\n[agents.third]\nkind = \"echo\"\n");
+    write_config(
+        &d,
+        "max_live_sessions = 0\n[agents.third]\nkind = \"echo\"\n",
+    );
     d.signal(libc::SIGHUP);
     wait_log(&d, "configuration refused", 1);
     assert!(d.log().contains("max_live_sessions"), "{}", d.log());

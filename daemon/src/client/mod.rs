@@ -85,6 +85,9 @@ pub enum Command {
         /// Expire the session after SECS idle.
         #[arg(long, value_name = "SECS")]
         ttl: Option<u64>,
+        /// Keep this profile's other idle sessions of the same mode loaded.
+        #[arg(long)]
+        keep_siblings: bool,
         /// Print the whole result as JSON.
         #[arg(long)]
         json: bool,

@@ -38,9 +38,11 @@ pub async fn run(cfg: &Config, cli: &Cli) -> anyhow::Result<ExitCode> {
             cwd,
             title,
             ttl,
+            keep_siblings,
             json,
         } => {
             let new = sessions::New {
+                keep_siblings: *keep_siblings,
                 agent: agent.clone(),
                 mode: mode.clone(),
                 cwd: cwd.clone(),

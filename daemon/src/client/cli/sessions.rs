@@ -63,6 +63,7 @@ pub struct New {
     pub cwd: Option<PathBuf>,
     pub title: Option<String>,
     pub ttl: Option<u64>,
+    pub keep_siblings: bool,
 }
 
 /// `new`: creates a session in the current directory (or `--cwd`).
@@ -78,6 +79,7 @@ pub async fn new(c: &Client, n: New, json: bool) -> anyhow::Result<ExitCode> {
             cwd: Some(cwd.to_string_lossy().into_owned()),
             title: n.title,
             ttl_secs: n.ttl,
+            keep_siblings: n.keep_siblings.then_some(true),
             ..Default::default()
         })
         .await?;
