@@ -9,7 +9,7 @@ use sessiond_protocol::api::{
     AdminApiClient, DaemonApiClient, SessionApiClient, TurnApiClient, UploadApiClient,
 };
 use sessiond_protocol::params::*;
-use sessiond_protocol::types::{TurnVerdict, UploadEntry};
+use sessiond_protocol::types::{SessionInfo, TurnVerdict, UploadEntry};
 use sessiond_protocol::{RequestId, SessionId, TuiId, PROTOCOL_VERSION};
 use std::future::Future;
 use std::path::Path;
@@ -238,6 +238,20 @@ impl Client {
     ) -> Result<ConfigureResult> {
         self.call(self.rpc.session_configure(session_id.clone(), overrides))
             .await
+    }
+
+    /// `session/rename` (owner only): the session with its new title.
+    pub async fn rename(&self, session_id: &SessionId, title: &str) -> Result<SessionInfo> {
+        self.call(
+            self.rpc
+                .session_rename(session_id.clone(), title.to_owned()),
+        )
+        .await
+    }
+
+    /// `daemon/agents`: the configured agent aliases.
+    pub async fn agents(&self) -> Result<AgentsResult> {
+        self.call(self.rpc.daemon_agents()).await
     }
 
     /// `session/close`: unloads the session (cancelling its turn, if any).

@@ -147,6 +147,14 @@ pub enum AgentConfig {
 }
 
 impl AgentConfig {
+    /// The model this agent uses unless a session overrides it, for kinds that have one.
+    pub fn default_model(&self) -> Option<&str> {
+        match self {
+            AgentConfig::OpenAi(o) => o.model.as_deref(),
+            _ => None,
+        }
+    }
+
     /// The `kind` string of this agent, as written in the config.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -27,6 +27,10 @@ pub trait DaemonApi {
     /// Open to all.
     #[method(name = "daemon/status", param_kind = map, with_extensions)]
     async fn daemon_status(&self) -> RpcResult<DaemonStatus>;
+
+    /// The configured agents (open to all; never a secret).
+    #[method(name = "daemon/agents", param_kind = map, with_extensions)]
+    async fn daemon_agents(&self) -> RpcResult<AgentsResult>;
 }
 
 /// Session lifecycle and reads.
@@ -81,6 +85,10 @@ pub trait SessionApi {
         session_id: SessionId,
         overrides: OverridesPatch,
     ) -> RpcResult<ConfigureResult>;
+
+    /// Owner only; the title rules of `session/new`.
+    #[method(name = "session/rename", param_kind = map, with_extensions)]
+    async fn session_rename(&self, session_id: SessionId, title: String) -> RpcResult<SessionInfo>;
 
     #[method(name = "session/close", param_kind = map, with_extensions)]
     async fn session_close(&self, session_id: SessionId) -> RpcResult<CloseResult>;

@@ -69,6 +69,10 @@ pub enum Event {
     Resync {
         from_seq: u64,
     },
+    /// The session was renamed (`session/rename`).
+    TitleChanged {
+        title: String,
+    },
 }
 
 impl Event {
@@ -90,6 +94,7 @@ impl Event {
             Event::UploadAdded { .. } => e::UPLOAD_ADDED,
             Event::SessionClosed { .. } => e::SESSION_CLOSED,
             Event::Resync { .. } => e::RESYNC,
+            Event::TitleChanged { .. } => e::TITLE_CHANGED,
         }
     }
 }

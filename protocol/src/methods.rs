@@ -19,6 +19,8 @@ pub const SESSION_SUBSCRIBE: &str = "session/subscribe";
 pub const SESSION_UNSUBSCRIBE: &str = "session/unsubscribe";
 /// The notification method of subscription events.
 pub const SESSION_UPDATE: &str = "session/update";
+pub const SESSION_RENAME: &str = "session/rename";
+pub const DAEMON_AGENTS: &str = "daemon/agents";
 pub const ADMIN_KILL: &str = "admin/kill";
 pub const ADMIN_SESSIONS: &str = "admin/sessions";
 pub const ADMIN_STATS: &str = "admin/stats";
@@ -47,6 +49,8 @@ pub const ALL: &[&str] = &[
     SESSION_UPLOADS,
     SESSION_SUBSCRIBE,
     SESSION_UNSUBSCRIBE,
+    SESSION_RENAME,
+    DAEMON_AGENTS,
     ADMIN_KILL,
     ADMIN_SESSIONS,
     ADMIN_STATS,
@@ -72,4 +76,5 @@ pub mod event {
     pub const UPLOAD_ADDED: &str = "upload_added";
     pub const SESSION_CLOSED: &str = "session_closed";
     pub const RESYNC: &str = "resync";
+    pub const TITLE_CHANGED: &str = "title_changed";
 }

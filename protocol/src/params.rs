@@ -284,6 +284,32 @@ pub struct OkResult {
     pub ok: bool,
 }
 
+/// `session/rename` params.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenameParams {
+    pub session_id: SessionId,
+    pub title: String,
+}
+
+/// One configured agent, as `daemon/agents` reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct AgentInfo {
+    pub alias: String,
+    /// The provider kind: `echo`, `command`, `openai`, ...
+    pub kind: String,
+    /// The model the agent uses by default, when its kind has one.
+    pub model: Option<String>,
+    /// Whether this is the daemon's `default_agent`.
+    pub default: bool,
+}
+
+/// `daemon/agents` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct AgentsResult {
+    pub agents: Vec<AgentInfo>,
+}
+
 /// Result of `admin/reload`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ReloadResult {

@@ -57,6 +57,7 @@ fn methods() -> Vec<Method> {
     vec![
         method!(m::INITIALIZE, "make this connection a TUI connection", InitializeParams, InitializeResult),
         method!(m::DAEMON_STATUS, "the daemon's status (open to all)", -, DaemonStatus),
+        method!(m::DAEMON_AGENTS, "the configured agents (open to all, never a secret)", -, AgentsResult),
         method!(m::SESSION_NEW, "create a session", NewSessionParams, SessionResult),
         method!(m::SESSION_LOAD, "load a session (take_over moves ownership)", LoadSessionParams, SessionResult),
         method!(m::SESSION_LIST, "list sessions, newest updated_at first", ListParams, ListResult),
@@ -65,6 +66,7 @@ fn methods() -> Vec<Method> {
         method!(m::SESSION_CONFIGURE, "change overrides (null clears)", ConfigureParams, ConfigureResult),
         method!(m::SESSION_CLOSE, "unload a session", SessionIdParams, CloseResult),
         method!(m::SESSION_DELETE, "delete a session and its transcript", SessionIdParams, DeleteResult),
+        method!(m::SESSION_RENAME, "set a session's title (owner only)", RenameParams, SessionInfo),
         Method {
             name: m::SESSION_SUBSCRIBE,
             summary: "subscribe to a session's events (WebSocket only); notifications are session/update with an EventEnvelope",

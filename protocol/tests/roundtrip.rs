@@ -496,6 +496,13 @@ fn event_samples() -> Vec<(Event, &'static str, &'static [&'static str])> {
             &["reason"],
         ),
         (Event::Resync { from_seq: 17 }, "resync", &["from_seq"]),
+        (
+            Event::TitleChanged {
+                title: "renamed".into(),
+            },
+            "title_changed",
+            &["title"],
+        ),
     ]
 }
 
@@ -515,6 +522,7 @@ fn tag_of(e: &Event) -> &'static str {
         Event::UploadAdded { .. } => methods::event::UPLOAD_ADDED,
         Event::SessionClosed { .. } => methods::event::SESSION_CLOSED,
         Event::Resync { .. } => methods::event::RESYNC,
+        Event::TitleChanged { .. } => methods::event::TITLE_CHANGED,
     }
 }
 
@@ -522,7 +530,7 @@ fn tag_of(e: &Event) -> &'static str {
 fn every_event_variant_round_trips_inside_an_envelope() {
     let samples = event_samples();
     let tags: BTreeSet<&str> = samples.iter().map(|(_, t, _)| *t).collect();
-    assert_eq!(tags.len(), 14, "one sample per variant");
+    assert_eq!(tags.len(), 15, "one sample per variant");
     for (seq, (event, tag, fields)) in samples.into_iter().enumerate() {
         let env = EventEnvelope {
             session_id: SessionId::from("s-1"),
@@ -1147,6 +1155,8 @@ fn method_names_are_the_contract_names() {
         "session/uploads",
         "session/subscribe",
         "session/unsubscribe",
+        "session/rename",
+        "daemon/agents",
         "admin/kill",
         "admin/sessions",
         "admin/stats",
@@ -1194,6 +1204,9 @@ mod trait_methods {
             not_served()
         }
         async fn daemon_status(&self, _: &Extensions) -> RpcResult<DaemonStatus> {
+            not_served()
+        }
+        async fn daemon_agents(&self, _: &Extensions) -> RpcResult<AgentsResult> {
             not_served()
         }
     }
@@ -1252,6 +1265,14 @@ mod trait_methods {
             _: SessionId,
             _: OverridesPatch,
         ) -> RpcResult<ConfigureResult> {
+            not_served()
+        }
+        async fn session_rename(
+            &self,
+            _: &Extensions,
+            _: SessionId,
+            _: String,
+        ) -> RpcResult<SessionInfo> {
             not_served()
         }
         async fn session_close(&self, _: &Extensions, _: SessionId) -> RpcResult<CloseResult> {

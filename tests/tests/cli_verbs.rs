@@ -104,6 +104,10 @@ async fn session_verbs_take_prefix_ids() {
     let o: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert!(o["temperature"].is_null() && o["model"] == "m1", "{out}");
 
+    let out = ok(&d, &["rename", pb, "second one"]);
+    assert!(out.contains("second one"), "{out}");
+    assert!(ok(&d, &["ls"]).contains("second one"));
+
     let file = d.dirs.path().join("notes.txt");
     std::fs::write(&file, b"some notes").unwrap();
     let out = ok(&d, &["upload", pb, file.to_str().unwrap()]);
@@ -128,7 +132,10 @@ async fn session_verbs_take_prefix_ids() {
 
 #[tokio::test]
 async fn admin_verbs_print_tables_and_json() {
-    let d = Daemon::start().await;
+    let d = Daemon::start_with(
+        "[agents.gpt]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9\"\nmodel = \"m\"\n",
+    )
+    .await;
     new_id(&d, &[]);
     let out = ok(&d, &["stats"]);
     assert!(out.contains("sessions:      1 live, 1 total"), "{out}");
@@ -141,6 +148,19 @@ async fn admin_verbs_print_tables_and_json() {
     );
     let tuis: serde_json::Value = serde_json::from_str(&ok(&d, &["tuis", "--json"])).unwrap();
     assert_eq!(tuis["tuis"].as_array().unwrap().len(), 1);
+    let out = ok(&d, &["agents"]);
+    let echo = out
+        .lines()
+        .find(|l| l.starts_with("echo"))
+        .expect("echo listed");
+    assert!(echo.ends_with("yes"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("gpt") && l.contains("openai")),
+        "{out}"
+    );
+    let agents: serde_json::Value = serde_json::from_str(&ok(&d, &["agents", "--json"])).unwrap();
+    assert_eq!(agents["agents"].as_array().unwrap().len(), 2);
 }
 
 #[tokio::test]

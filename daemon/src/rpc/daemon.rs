@@ -1,11 +1,13 @@
-//! `initialize` (TUI identity) and `daemon/status`.
+//! `initialize` (TUI identity), `daemon/status` and `daemon/agents`.
 
 use super::{ctx, invalid_params, Rpc};
 use jsonrpsee::core::{async_trait, RpcResult};
 use jsonrpsee::Extensions;
 use sessiond_protocol::api::DaemonApiServer;
 use sessiond_protocol::error::{codes, rpc_error_plain};
-use sessiond_protocol::params::{ClientInfo, DaemonStatus, InitializeResult, TuiInfo};
+use sessiond_protocol::params::{
+    AgentInfo, AgentsResult, ClientInfo, DaemonStatus, InitializeResult, TuiInfo,
+};
 use sessiond_protocol::{methods, TuiId, PROTOCOL_VERSION};
 
 pub const SERVER_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -77,5 +79,23 @@ impl DaemonApiServer for Rpc {
             sessions_live: self.d.store.live_count() as u64,
             sessions_total: self.d.store.total_count(),
         })
+    }
+
+    async fn daemon_agents(&self, _ext: &Extensions) -> RpcResult<AgentsResult> {
+        let cfg = &self.d.cfg;
+        let agents = cfg
+            .agent_aliases()
+            .into_iter()
+            .filter_map(|alias| {
+                let agent = cfg.agent(&alias)?;
+                Some(AgentInfo {
+                    default: alias == cfg.default_agent,
+                    kind: agent.kind().to_owned(),
+                    model: agent.default_model().map(str::to_owned),
+                    alias,
+                })
+            })
+            .collect();
+        Ok(AgentsResult { agents })
     }
 }

@@ -1,4 +1,5 @@
-//! Session lifecycle and reads: new, load, list, get, messages, configure, close, delete.
+//! Session lifecycle and reads: new, load, list, get, messages, configure, rename,
+//! close, delete.
 
 use super::{ctx, invalid_params, Rpc};
 use crate::store::ListFilter;
@@ -187,6 +188,16 @@ impl SessionApiServer for Rpc {
             .configure(&caller, &session_id, &overrides)
             .await?;
         Ok(ConfigureResult { overrides })
+    }
+
+    async fn session_rename(
+        &self,
+        ext: &Extensions,
+        session_id: SessionId,
+        title: String,
+    ) -> RpcResult<SessionInfo> {
+        let caller = ctx(ext).caller();
+        Ok(self.d.store.rename(&caller, &session_id, &title).await?)
     }
 
     async fn session_close(

@@ -61,11 +61,11 @@ impl Store {
             Some(o) => super::overrides::validate_full(&o, &self.agents)?,
             None => Default::default(),
         };
-        if let Some(t) = &p.title {
-            if t.trim().is_empty() {
-                return Err(StoreError::InvalidParams("title must not be blank".into()));
-            }
-        }
+        let title = p
+            .title
+            .as_deref()
+            .map(super::rename::check_title)
+            .transpose()?;
         if let Some(cwd) = &p.cwd {
             if !cwd.starts_with('/') {
                 return Err(StoreError::InvalidParams(
@@ -91,7 +91,7 @@ impl Store {
             id: SessionId(random_id("ses_", 16)),
             agent,
             mode,
-            title: p.title.map(|t| cut_title(&t)),
+            title,
             cwd: p.cwd,
             owner: caller.tui.clone(),
             status: SessionStatus::Created,

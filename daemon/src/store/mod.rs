@@ -13,6 +13,7 @@ mod lifecycle;
 pub mod list;
 pub mod overrides;
 pub mod record;
+mod rename;
 pub mod retention;
 pub mod stats;
 mod turns;

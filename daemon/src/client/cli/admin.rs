@@ -3,28 +3,9 @@
 use super::output::{self, ago, Table};
 use super::resolve::resolve;
 use crate::client::connect::connect_existing;
-use jsonrpsee::core::client::ClientT;
 use sessiond_client::Client;
 use sessiond_config::Config;
 use std::process::ExitCode;
-
-/// Calls a method by name with an object of params (methods the SDK does not wrap).
-pub async fn raw_call<T: serde::de::DeserializeOwned>(
-    c: &Client,
-    method: &str,
-    params: serde_json::Value,
-) -> anyhow::Result<T> {
-    let mut p = jsonrpsee::core::params::ObjectParams::new();
-    if let serde_json::Value::Object(map) = params {
-        for (k, v) in map {
-            p.insert(&k, v)?;
-        }
-    }
-    c.raw()
-        .request(method, p)
-        .await
-        .map_err(|e| sessiond_client::Error::from(e).into())
-}
 
 /// `status`: never starts the daemon (exit 3 when none runs).
 pub async fn status(cfg: &Config, json: bool) -> anyhow::Result<ExitCode> {
@@ -145,19 +126,18 @@ pub async fn tuis(c: &Client, json: bool) -> anyhow::Result<ExitCode> {
 
 /// `agents`.
 pub async fn agents(c: &Client, json: bool) -> anyhow::Result<ExitCode> {
-    let r: serde_json::Value = raw_call(c, "daemon/agents", serde_json::json!({})).await?;
+    let r = c.agents().await?;
     if json {
         output::json(&r)?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut t = Table::new(&["ALIAS", "KIND", "MODEL", "DEFAULT"]);
-    for a in r["agents"].as_array().into_iter().flatten() {
-        let s = |k: &str| a[k].as_str().unwrap_or("-").to_owned();
+    for a in &r.agents {
         t.row(vec![
-            s("alias"),
-            s("kind"),
-            s("model"),
-            if a["default"].as_bool() == Some(true) {
+            a.alias.clone(),
+            a.kind.clone(),
+            a.model.clone().unwrap_or_else(|| "-".into()),
+            if a.default {
                 "yes".into()
             } else {
                 String::new()

@@ -68,33 +68,26 @@ fn alive(pid: u32) -> bool {
 /// `reload`: the daemon reads its configuration file again; an invalid file is
 /// refused with every problem and the running configuration is kept.
 pub async fn reload(c: &Client) -> anyhow::Result<ExitCode> {
-    let r: serde_json::Value =
-        super::admin::raw_call(c, "admin/reload", serde_json::json!({})).await?;
-    if r["reloaded"].as_bool() == Some(true) {
-        let changed: Vec<&str> = r["changed"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|v| v.as_str())
-            .collect();
-        if changed.is_empty() {
+    let r = c.admin_reload().await?;
+    if r.reloaded {
+        if r.changed.is_empty() {
             output::line("reloaded; nothing changed");
         } else {
-            output::line(&format!("reloaded: {}", changed.join(", ")));
+            output::line(&format!("reloaded: {}", r.changed.join(", ")));
+        }
+        if !r.restart_needed.is_empty() {
+            eprintln!(
+                "changed but read only at start-up (restart to apply): {}",
+                r.restart_needed.join(", ")
+            );
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let problems: Vec<String> = r["problems"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|v| v.as_str().map(str::to_owned))
-        .collect();
     Err(fail(
         Code::Failure,
         format!(
             "the configuration was not reloaded (the running one is kept): {}",
-            problems.join("; ")
+            r.problems.join("; ")
         ),
     ))
 }

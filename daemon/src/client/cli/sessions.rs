@@ -232,12 +232,7 @@ pub async fn delete(c: &Client, arg: &str) -> anyhow::Result<ExitCode> {
 /// `rename`.
 pub async fn rename(c: &Client, arg: &str, title: &str) -> anyhow::Result<ExitCode> {
     let id = resolve(c, arg).await?;
-    let info: SessionInfo = super::admin::raw_call(
-        c,
-        "session/rename",
-        serde_json::json!({"session_id": id, "title": title}),
-    )
-    .await?;
+    let info = c.rename(&id, title).await?;
     output::line(&format!(
         "{} is now {:?}",
         info.session_id,
