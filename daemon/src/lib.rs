@@ -6,6 +6,7 @@ pub mod client;
 pub mod events;
 pub mod identity;
 pub mod logging;
+pub mod metrics;
 pub mod persist;
 pub mod reload;
 pub mod rpc;

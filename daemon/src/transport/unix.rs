@@ -37,6 +37,10 @@ pub async fn serve(
 ) {
     let builder = jsonrpsee::server::Server::builder()
         .set_config(server_config(d.cfg.max_upload_bytes))
+        .set_rpc_middleware(
+            jsonrpsee::server::middleware::rpc::RpcServiceBuilder::new()
+                .layer_fn(crate::metrics::rpc::layer),
+        )
         .to_service_builder();
     loop {
         let stream = tokio::select! {
@@ -125,6 +129,12 @@ pub(crate) async fn serve_connection<S, L>(
                 "refused a tcp websocket request"
             );
             return async move { Ok(refused(refusal)) }.boxed();
+        }
+        // Health and metrics: plain GETs, on the Unix socket only (no gate).
+        if gate.is_none() {
+            if let Some(resp) = crate::metrics::http_answer(&req, &g.d) {
+                return async move { Ok(resp) }.boxed();
+            }
         }
         req.extensions_mut().insert(g.ctx.clone());
         let mut rpc = rpc.clone();
