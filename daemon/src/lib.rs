@@ -13,6 +13,7 @@ pub mod rpc;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod systemd;
 pub mod transport;
 pub mod turn;
 pub mod uploads;

@@ -24,9 +24,17 @@ pub struct Running {
 /// Starts the daemon (returns once the socket accepts connections).
 pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     let cfg = Arc::new(cfg);
-    let socket = cfg.socket_path();
+    // Socket activation: serve the socket systemd made; never unlink or replace it.
+    let activated = crate::systemd::activated_listener()?;
+    let socket = activated
+        .as_ref()
+        .and_then(crate::systemd::listener_path)
+        .unwrap_or_else(|| cfg.socket_path());
     let data_dir = cfg.data_dir_path();
-    let guard = transport::socket::claim(&socket)?;
+    let guard: Box<dyn Send> = match &activated {
+        Some(_) => Box::new(crate::systemd::claim_lock(&socket)?),
+        None => Box::new(transport::socket::claim(&socket)?),
+    };
     create_private_dir(&data_dir)?;
     let blobs = data_dir.join("uploads");
     create_private_dir(&blobs)?;
@@ -66,7 +74,13 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         }
         None => None,
     };
-    let listener = transport::socket::bind(&socket)?;
+    let listener = match activated {
+        Some(l) => {
+            l.set_nonblocking(true)?;
+            tokio::net::UnixListener::from_std(l)?
+        }
+        None => transport::socket::bind(&socket)?,
+    };
     let methods: jsonrpsee::Methods = crate::rpc::module(daemon.clone()).into();
     let (stop_handle, server_handle) = jsonrpsee::server::stop_channel();
     let accept_stop = tokio_util::sync::CancellationToken::new();
@@ -89,11 +103,13 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     let sweeper = tokio::spawn(sweep_loop(store.clone(), daemon.shutdown.clone()));
     let retention = crate::store::retention::spawn(store.clone(), daemon.shutdown.clone());
     tracing::info!(socket = %socket.display(), pid = std::process::id(), "sessiond serving");
+    crate::systemd::notify_ready();
 
     let d = daemon.clone();
     let done = tokio::spawn(async move {
         d.shutdown.cancelled().await;
         tracing::info!("stopping");
+        crate::systemd::notify_stopping();
         accept_stop.cancel();
         let grace = d.shutdown_grace.lock().map(|g| *g).unwrap_or_default();
         if !grace.is_zero() {
