@@ -5,8 +5,6 @@
 //! latencies, turn durations) live here; gauges and the cancel counts are read from
 //! the daemon's state at scrape time.
 
-pub mod rpc;
-
 use crate::state::Daemon;
 use dashmap::DashMap;
 use prometheus_client::encoding::EncodeLabelSet;

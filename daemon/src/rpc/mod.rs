@@ -3,6 +3,7 @@
 
 mod admin;
 mod daemon;
+pub mod middleware;
 mod session;
 mod subscribe;
 mod turn;

@@ -59,6 +59,10 @@ pub async fn serve(
 ) {
     let builder = jsonrpsee::server::Server::builder()
         .set_config(server_config(d.cfg.max_upload_bytes))
+        .set_rpc_middleware(
+            jsonrpsee::server::middleware::rpc::RpcServiceBuilder::new()
+                .layer_fn(crate::rpc::middleware::layer),
+        )
         .to_service_builder();
     loop {
         let (stream, peer) = tokio::select! {

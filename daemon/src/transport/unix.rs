@@ -39,7 +39,7 @@ pub async fn serve(
         .set_config(server_config(d.cfg.max_upload_bytes))
         .set_rpc_middleware(
             jsonrpsee::server::middleware::rpc::RpcServiceBuilder::new()
-                .layer_fn(crate::metrics::rpc::layer),
+                .layer_fn(crate::rpc::middleware::layer),
         )
         .to_service_builder();
     loop {
@@ -137,6 +137,10 @@ pub(crate) async fn serve_connection<S, L>(
             }
         }
         req.extensions_mut().insert(g.ctx.clone());
+        if !req.headers().contains_key(http::header::UPGRADE) {
+            req.extensions_mut()
+                .insert(crate::rpc::middleware::PlainHttp);
+        }
         let mut rpc = rpc.clone();
         if req.headers().contains_key(http::header::UPGRADE) {
             // The WebSocket session outlives this request: keep the connection
