@@ -122,8 +122,10 @@ fn config_show_and_check() {
     .unwrap();
     let (code, _, err) = cli(&dirs, &["config", "check"]);
     assert_ne!(code, 0);
+    // Every problem in one run, each with the line of its key.
     assert!(
-        err.contains("max_live_sessions") && err.contains("max_upload_bytes"),
+        err.contains("config.toml:1: max_live_sessions")
+            && err.contains("config.toml:2: max_upload_bytes"),
         "{err}"
     );
 }
