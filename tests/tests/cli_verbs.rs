@@ -334,3 +334,52 @@ fn completions_man_page_and_schema_are_generated() {
     assert_eq!(code, 0);
     assert!(out.starts_with("sessiond "), "{out}");
 }
+
+/// `sessiond_subscribers` from `GET /metrics` on the socket.
+async fn subscribers(d: &Daemon) -> Option<u64> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::UnixStream::connect(d.socket()).await.ok()?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).await.ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("sessiond_subscribers "))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[tokio::test]
+async fn log_follow_streams_until_the_session_closes() {
+    let d = Daemon::start().await;
+    let id = new_id(&d, &[]);
+    ok(&d, &["prompt", &id, "before"]);
+    let follow = d
+        .dirs
+        .command()
+        .args(["log", "--follow", &id[..12]])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The follower has subscribed once the daemon counts one subscriber.
+    sessiond_tests::wait_for("the follower to subscribe", || async {
+        subscribers(&d).await.filter(|n| *n >= 1).map(|_| ())
+    })
+    .await;
+    ok(&d, &["prompt", &id, "after"]);
+    ok(&d, &["close", &id]);
+    let out = follow.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(text.matches("> before").count(), 1, "{text}");
+    assert_eq!(text.matches("> after").count(), 1, "{text}");
+    assert!(
+        text.contains("\nafter") && text.contains("[session closed: closed]"),
+        "{text}"
+    );
+}

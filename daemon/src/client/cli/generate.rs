@@ -22,3 +22,33 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     super::output::text(&String::from_utf8_lossy(&out));
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::client::Cli;
+    use clap::CommandFactory;
+
+    fn check(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+        for arg in cmd.get_arguments() {
+            let id = arg.get_id().as_str();
+            if id != "help" && id != "version" && arg.get_help().is_none() && !arg.is_hide_set() {
+                missing.push(format!("{path} {id}"));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            if sub.get_about().is_none() && sub.get_name() != "help" {
+                missing.push(format!("{path} {}", sub.get_name()));
+            }
+            check(sub, &format!("{path} {}", sub.get_name()), missing);
+        }
+    }
+
+    #[test]
+    fn every_verb_flag_and_argument_has_help() {
+        let cmd = Cli::command();
+        cmd.clone().debug_assert();
+        let mut missing = Vec::new();
+        check(&cmd, "sessiond", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:?}");
+    }
+}
