@@ -1363,6 +1363,9 @@ mod trait_methods {
         async fn admin_shutdown(&self, _: &Extensions, _: Option<u64>) -> RpcResult<OkResult> {
             not_served()
         }
+        async fn admin_reload(&self, _: &Extensions) -> RpcResult<ReloadResult> {
+            not_served()
+        }
     }
 
     #[test]
@@ -1372,7 +1375,9 @@ mod trait_methods {
         module.merge(TurnApiServer::into_rpc(Nothing)).unwrap();
         module.merge(UploadApiServer::into_rpc(Nothing)).unwrap();
         module.merge(AdminApiServer::into_rpc(Nothing)).unwrap();
-        let registered: BTreeSet<&str> = module.method_names().collect();
+        let mut registered: BTreeSet<&str> = module.method_names().collect();
+        // `rpc.discover` is registered by the daemon beside the traits.
+        registered.insert(methods::RPC_DISCOVER);
         let all: BTreeSet<&str> = methods::ALL.iter().copied().collect();
         assert_eq!(registered, all);
     }

@@ -73,9 +73,12 @@ pub enum AgentUnavailable {
     Broken { alias: String, reason: String },
 }
 
+/// Each alias's agent, or why it cannot be built.
+type Built = BTreeMap<String, Result<Arc<dyn Agent>, String>>;
+
 /// The agents of the configuration, built at start-up and again by a reload.
 pub struct Agents {
-    built: std::sync::RwLock<BTreeMap<String, Result<Arc<dyn Agent>, String>>>,
+    built: std::sync::RwLock<Built>,
 }
 
 impl Agents {

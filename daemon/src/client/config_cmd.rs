@@ -64,21 +64,6 @@ pub fn line_of(text: &str, key: &str) -> Option<usize> {
     best.map(|(_, line)| line)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::line_of;
-
-    #[test]
-    fn keys_are_found_on_their_lines() {
-        let text = "# c\nmax_live_sessions = 0\n\n[agents.gpt]\nkind = \"openai\"\nbase_url = \"x\"\n[ws]\nlisten = \"1\"\n";
-        assert_eq!(line_of(text, "max_live_sessions"), Some(2));
-        assert_eq!(line_of(text, "agents.gpt.base_url"), Some(6));
-        assert_eq!(line_of(text, "agents.gpt.model"), Some(4));
-        assert_eq!(line_of(text, "ws.listen"), Some(8));
-        assert_eq!(line_of(text, "default_agent"), None);
-    }
-}
-
 pub fn run(cli: &Cli, action: &ConfigAction) -> anyhow::Result<ExitCode> {
     let opts = LoadOptions {
         config_file: cli.config.clone(),
@@ -123,5 +108,20 @@ pub fn run(cli: &Cli, action: &ConfigAction) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::FAILURE)
             }
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::line_of;
+
+    #[test]
+    fn keys_are_found_on_their_lines() {
+        let text = "# c\nmax_live_sessions = 0\n\n[agents.gpt]\nkind = \"openai\"\nbase_url = \"x\"\n[ws]\nlisten = \"1\"\n";
+        assert_eq!(line_of(text, "max_live_sessions"), Some(2));
+        assert_eq!(line_of(text, "agents.gpt.base_url"), Some(6));
+        assert_eq!(line_of(text, "agents.gpt.model"), Some(4));
+        assert_eq!(line_of(text, "ws.listen"), Some(8));
+        assert_eq!(line_of(text, "default_agent"), None);
     }
 }

@@ -300,12 +300,13 @@ fn client_config(cli: &Cli) -> anyhow::Result<Config> {
                 "sessiond: warning: ignoring the configuration file: {}",
                 cli::exit::one_line(&e)
             );
-            let mut cfg = Config::default();
-            cfg.socket = cli
-                .socket
-                .clone()
-                .or_else(|| std::env::var_os("SESSIOND_SOCKET").map(PathBuf::from));
-            Ok(cfg)
+            Ok(Config {
+                socket: cli
+                    .socket
+                    .clone()
+                    .or_else(|| std::env::var_os("SESSIOND_SOCKET").map(PathBuf::from)),
+                ..Config::default()
+            })
         }
     }
 }
