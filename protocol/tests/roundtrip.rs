@@ -1162,6 +1162,8 @@ fn method_names_are_the_contract_names() {
         "admin/stats",
         "admin/tuis",
         "admin/shutdown",
+        "admin/reload",
+        "rpc.discover",
     ];
     let all: BTreeSet<&str> = methods::ALL.iter().copied().collect();
     assert_eq!(all.len(), methods::ALL.len(), "duplicates in methods::ALL");
