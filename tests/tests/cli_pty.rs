@@ -105,7 +105,8 @@ impl Pty {
         };
         while let Ok(bytes) = self
             .output
-            .recv_timeout(std::time::Duration::from_millis(200))
+            // Everything it wrote: the reader ends once the terminal's last user closed it.
+            .recv_timeout(WAIT)
         {
             self.seen.push_str(&String::from_utf8_lossy(&bytes));
         }
@@ -158,4 +159,29 @@ async fn ctrl_c_cancels_the_turn_and_says_so() {
         .await
         .unwrap();
     assert!(info.turn.is_none());
+}
+
+#[tokio::test]
+async fn colours_only_on_a_terminal_and_never_with_no_color() {
+    let d = Daemon::start().await;
+    let (code, _, err) = sessiond_tests::cli(&d.dirs, &["new"]);
+    assert_eq!(code, 0, "{err}");
+    // Through a pipe: plain text.
+    let (_, piped, _) = sessiond_tests::cli(&d.dirs, &["ls"]);
+    assert!(
+        piped.starts_with("ID") && !piped.contains('\x1b'),
+        "{piped:?}"
+    );
+    // On a terminal: the header in bold.
+    let mut cmd = d.dirs.command();
+    cmd.arg("ls");
+    let (code, seen) = Pty::spawn(cmd).finish();
+    assert_eq!(code, Some(0), "{seen}");
+    assert!(seen.contains("\x1b[1mID"), "{seen:?}");
+    // On a terminal with NO_COLOR: plain again.
+    let mut cmd = d.dirs.command();
+    cmd.arg("ls").env("NO_COLOR", "1");
+    let (code, seen) = Pty::spawn(cmd).finish();
+    assert_eq!(code, Some(0), "{seen}");
+    assert!(seen.contains("ID") && !seen.contains('\x1b'), "{seen:?}");
 }
