@@ -140,9 +140,11 @@ fn finish(v: &TurnVerdict, json: bool) -> anyhow::Result<ExitCode> {
             "{} tokens in, {} out",
             v.usage.input_tokens, v.usage.output_tokens
         );
-        if reason == "end_turn" {
-            eprintln!("{}", dim(&format!("[{reason}; {usage}]"), color));
-        }
+        let cause = v
+            .cancel_cause
+            .map(|c| format!(" ({})", c.as_str()))
+            .unwrap_or_default();
+        eprintln!("{}", dim(&format!("[{reason}{cause}; {usage}]"), color));
     }
     match reason {
         "end_turn" => Ok(ExitCode::SUCCESS),
