@@ -114,7 +114,12 @@ fn config_show_and_check() {
     std::fs::write(dirs.config_path(), "max_live_sessions = 0\ncolour = 1\n").unwrap();
     let (code, _, err) = cli(&dirs, &["config", "check"]);
     assert_ne!(code, 0);
-    assert!(err.contains("colour"), "{err}");
+    // An unknown key and a bad value: both, in one run, each with its line.
+    assert!(
+        err.contains("config.toml:2: unknown field `colour`"),
+        "{err}"
+    );
+    assert!(err.contains("config.toml:1: max_live_sessions"), "{err}");
     std::fs::write(
         dirs.config_path(),
         "max_live_sessions = 0\nmax_upload_bytes = 0\n",

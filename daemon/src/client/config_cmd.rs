@@ -1,7 +1,7 @@
 //! `sessiond config show|check`.
 
 use super::{Cli, ConfigAction};
-use sessiond_config::{Config, LoadOptions};
+use sessiond_config::{Config, ConfigError, LoadOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -88,21 +88,29 @@ pub fn run(cli: &Cli, action: &ConfigAction) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             }
             Err(e) => {
-                let problems = e.problems();
-                if problems.is_empty() {
-                    eprintln!("sessiond: {e}");
-                    return Ok(ExitCode::FAILURE);
-                }
-                // Every problem, each with the file and line of its key.
+                // Every problem of the file in one run, each with its line.
                 let file = config_file(&opts);
-                let text = file
-                    .as_ref()
-                    .and_then(|f| std::fs::read_to_string(f).ok())
-                    .unwrap_or_default();
-                for p in problems {
-                    match (&file, line_of(&text, &p.key)) {
-                        (Some(f), Some(n)) => eprintln!("sessiond: {}:{n}: {p}", f.display()),
-                        _ => eprintln!("sessiond: {p}"),
+                let text = file.as_ref().and_then(|f| std::fs::read_to_string(f).ok());
+                let found = match (&e, &text) {
+                    (ConfigError::Parse { .. } | ConfigError::Invalid(_), Some(t)) => {
+                        all_problems(t)
+                    }
+                    _ => Vec::new(),
+                };
+                if found.is_empty() {
+                    // Not from the file (the environment), or not readable again.
+                    if e.problems().is_empty() {
+                        eprintln!("sessiond: {e}");
+                    }
+                    for p in e.problems() {
+                        eprintln!("sessiond: {p}");
+                    }
+                }
+                for (line, message) in found {
+                    match (&file, line) {
+                        (Some(f), Some(n)) => eprintln!("sessiond: {}:{n}: {message}", f.display()),
+                        (Some(f), None) => eprintln!("sessiond: {}: {message}", f.display()),
+                        _ => eprintln!("sessiond: {message}"),
                     }
                 }
                 Ok(ExitCode::FAILURE)
@@ -111,9 +119,93 @@ pub fn run(cli: &Cli, action: &ConfigAction) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Every problem of a configuration text, each with its line when known: errors
+/// of parsing one at a time (a `key = value` line at fault is set aside and the
+/// rest parsed again), then every validation problem of what is left.
+pub fn all_problems(text: &str) -> Vec<(Option<usize>, String)> {
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let mut out = Vec::new();
+    for _ in 0..100 {
+        let current = lines.join("\n");
+        match Config::from_toml_str(&current) {
+            Ok(_) => break,
+            Err(ConfigError::Invalid(problems)) => {
+                for p in problems {
+                    out.push((line_of(&current, &p.key), p.to_string()));
+                }
+                break;
+            }
+            Err(ConfigError::Parse { message, .. }) => {
+                let (line, rest) = split_position(&message);
+                // An error inside a table may point at its header: find the key.
+                let at = line.and_then(|n| key_line(&lines, n, rest));
+                out.push((at.or(line), rest.to_owned()));
+                match at.and_then(|n| lines.get_mut(n - 1)) {
+                    Some(l) => *l = format!("# {l}"),
+                    None => break,
+                }
+            }
+            Err(other) => {
+                out.push((None, other.to_string()));
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// The line to set aside for a parse error reported at line `n`: that line when it
+/// sets a key, else (a table header) the line of the unknown field the message
+/// names, within that table.
+fn key_line(lines: &[String], n: usize, message: &str) -> Option<usize> {
+    let is_key = |l: &str| l.contains('=') && !l.trim_start().starts_with(['[', '#']);
+    let here = lines.get(n - 1)?;
+    if is_key(here) {
+        return Some(n);
+    }
+    let field = message.strip_prefix("unknown field `")?.split('`').next()?;
+    lines
+        .iter()
+        .enumerate()
+        .skip(n)
+        .take_while(|(_, l)| !l.trim_start().starts_with('['))
+        .find(|(_, l)| is_key(l) && l.split('=').next().map(str::trim) == Some(field))
+        .map(|(i, _)| i + 1)
+}
+
+/// `line L, column C[, in T]: message` as (L, `[in T: ]message`).
+fn split_position(message: &str) -> (Option<usize>, &str) {
+    let Some(rest) = message.strip_prefix("line ") else {
+        return (None, message);
+    };
+    let line = rest
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|n| n.parse().ok());
+    let text = match rest.split_once(": ") {
+        Some((_, text)) => text,
+        None => message,
+    };
+    (line, text)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::line_of;
+    use super::{all_problems, line_of};
+
+    #[test]
+    fn every_problem_is_reported_in_one_run() {
+        let text = "colour = 1\nmax_live_sessions = 0\n[agents.gpt]\nkind = \"echo\"\nspeed = 3\nchunk_chars = 0\n";
+        let found = all_problems(text);
+        let lines: Vec<Option<usize>> = found.iter().map(|(l, _)| *l).collect();
+        assert_eq!(lines, [Some(1), Some(5), Some(2), Some(6)], "{found:?}");
+        assert!(
+            found[0].1.contains("colour") && found[1].1.contains("speed"),
+            "{found:?}"
+        );
+        assert!(found[2].1.contains("max_live_sessions"), "{found:?}");
+        assert!(found[3].1.contains("chunk_chars"), "{found:?}");
+    }
 
     #[test]
     fn keys_are_found_on_their_lines() {
