@@ -1,5 +1,6 @@
-//! Reloading the configuration file at run time (SIGHUP, `admin/reload`): the agents
-//! and the log filter change; an invalid file is refused with every problem and the
+//! Reloading the configuration file at run time (SIGHUP, `admin/reload`): the agents,
+//! the limits (`max_live_sessions`, `max_queued_turns`, `max_turn_secs`,
+//! `session_ttl_secs`) and the log filter change; an invalid file is refused with every problem and the
 //! running configuration is kept. A reload never stops the daemon.
 
 use crate::agent::Agents;
@@ -45,6 +46,30 @@ pub fn reload(d: &Daemon) -> ReloadResult {
         }
         result.changed.push("log".into());
     }
+    let limits = [
+        (
+            "max_live_sessions",
+            old.max_live_sessions != new.max_live_sessions,
+        ),
+        (
+            "max_queued_turns",
+            old.max_queued_turns != new.max_queued_turns,
+        ),
+        ("max_turn_secs", old.max_turn_secs != new.max_turn_secs),
+        (
+            "session_ttl_secs",
+            old.session_ttl_secs != new.session_ttl_secs,
+        ),
+    ];
+    if limits.iter().any(|(_, changed)| *changed) {
+        d.store.limits.set(&new);
+        result.changed.extend(
+            limits
+                .iter()
+                .filter(|(_, changed)| *changed)
+                .map(|(k, _)| (*k).to_owned()),
+        );
+    }
     result.restart_needed = restart_needed(&old, &new);
     tracing::info!(
         changed = ?result.changed,
@@ -87,21 +112,8 @@ fn restart_needed(old: &Config, new: &Config) -> Vec<String> {
     check("data_dir", old.data_dir != new.data_dir);
     check("default_agent", old.default_agent != new.default_agent);
     check(
-        "max_live_sessions",
-        old.max_live_sessions != new.max_live_sessions,
-    );
-    check(
-        "max_queued_turns",
-        old.max_queued_turns != new.max_queued_turns,
-    );
-    check(
         "max_upload_bytes",
         old.max_upload_bytes != new.max_upload_bytes,
-    );
-    check("max_turn_secs", old.max_turn_secs != new.max_turn_secs);
-    check(
-        "session_ttl_secs",
-        old.session_ttl_secs != new.session_ttl_secs,
     );
     check("event_window", old.event_window != new.event_window);
     check(

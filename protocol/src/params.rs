@@ -315,7 +315,7 @@ pub struct AgentsResult {
 pub struct ReloadResult {
     /// True when the new configuration was taken.
     pub reloaded: bool,
-    /// Keys whose new value is in force (`agents`, `log`).
+    /// Keys whose new value is in force (`agents`, the limits, `log`).
     pub changed: Vec<String>,
     /// Keys that changed in the file but take effect at the next start.
     pub restart_needed: Vec<String>,

@@ -273,3 +273,26 @@ async fn a_broken_config_file_does_not_keep_commands_from_a_running_daemon() {
     let (code, _, err) = cli(&d.dirs, &["stop"]);
     assert_eq!(code, 0, "{err}");
 }
+
+#[tokio::test]
+async fn a_reload_changes_the_limits_and_names_what_needs_a_restart() {
+    let d = Daemon::start_with("max_live_sessions = 1\n").await;
+    let (code, _, err) = cli(&d.dirs, &["new"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = cli(&d.dirs, &["new", "--keep-siblings"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("SESSION_LIMIT_REACHED"), "{err}");
+
+    write_config(&d, "max_live_sessions = 2\nevent_window = 100\n");
+    let (code, out, err) = cli(&d.dirs, &["reload"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("max_live_sessions"), "{out}");
+    assert!(
+        err.contains("restart") && err.contains("event_window"),
+        "{err}"
+    );
+    let (code, _, err) = cli(&d.dirs, &["new", "--keep-siblings"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = cli(&d.dirs, &["new", "--keep-siblings"]);
+    assert!(code != 0 && err.contains("SESSION_LIMIT_REACHED"), "{err}");
+}

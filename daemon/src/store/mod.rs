@@ -10,6 +10,7 @@ pub mod cancel;
 pub mod entry;
 pub mod error;
 mod lifecycle;
+pub mod limits;
 pub mod list;
 pub mod overrides;
 pub mod record;
@@ -70,6 +71,8 @@ pub struct Store {
     pub(crate) db: Db,
     pub(crate) agents: Arc<Agents>,
     pub(crate) cfg: Arc<Config>,
+    /// The limits a reload changes (the rest of `cfg` is read only at start-up).
+    pub limits: limits::Limits,
     pub(crate) blobs_dir: PathBuf,
     generation: AtomicU64,
     incarnation: AtomicU64,
@@ -93,6 +96,7 @@ impl Store {
             owned: DashMap::new(),
             db,
             agents,
+            limits: limits::Limits::from_config(&cfg),
             cfg,
             blobs_dir,
             generation: AtomicU64::new(0),
@@ -148,7 +152,7 @@ impl Store {
     }
 
     fn reserve_live_slot(&self) -> Result<(), StoreError> {
-        let max = self.cfg.max_live_sessions;
+        let max = self.limits.max_live_sessions();
         self.live
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < max).then_some(n + 1)

@@ -80,7 +80,7 @@ impl Store {
         if e.rec.status.is_terminal() {
             return Err(StoreError::Terminated(id.clone(), e.rec.status));
         }
-        let max = self.cfg.max_queued_turns;
+        let max = self.limits.max_queued_turns();
         let running = e.turn.is_some() || *e.busy.borrow();
         if running && !req.interrupt && e.queue.len() >= max {
             return Err(StoreError::Busy(id.clone(), e.queue.len()));

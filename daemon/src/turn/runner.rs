@@ -159,7 +159,7 @@ async fn run_turn(store: &Arc<Store>, id: &SessionId, s: Started, incarnation: u
                     fut.await
                         .unwrap_or_else(|_| Err("the agent crashed".to_owned()))
                 };
-                let max = store.cfg.max_turn_secs;
+                let max = store.limits.max_turn_secs();
                 if max == 0 {
                     fut.await
                 } else {
