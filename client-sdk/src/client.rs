@@ -435,6 +435,11 @@ impl Client {
         self.call(AdminApiClient::admin_shutdown(&*self.rpc, grace_secs))
             .await
     }
+
+    /// `admin/reload`: the daemon reads its configuration file again.
+    pub async fn admin_reload(&self) -> Result<sessiond_protocol::params::ReloadResult> {
+        self.call(AdminApiClient::admin_reload(&*self.rpc)).await
+    }
 }
 
 fn prompt_params(session_id: &SessionId, text: impl Into<String>, wait: bool) -> PromptParams {

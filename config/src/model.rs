@@ -37,6 +37,8 @@ pub struct Config {
     pub subscriber_buffer: usize,
     /// A tracing `EnvFilter` directive.
     pub log: String,
+    /// How log lines are written: `"text"` (default) or `"json"` (one object a line).
+    pub log_format: String,
     /// The optional WebSocket transport.
     pub ws: WsConfig,
     /// Pruning of stored sessions.
@@ -74,6 +76,11 @@ pub fn default_log() -> String {
     "info".to_owned()
 }
 
+/// Default for [`Config::log_format`].
+pub fn default_log_format() -> String {
+    "text".to_owned()
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -88,6 +95,7 @@ impl Default for Config {
             event_window: default_event_window(),
             subscriber_buffer: default_subscriber_buffer(),
             log: default_log(),
+            log_format: default_log_format(),
             ws: WsConfig::default(),
             retention: RetentionConfig::default(),
             agents: BTreeMap::new(),

@@ -91,6 +91,9 @@ impl Config {
                 ),
             );
         }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            p.add("log_format", "must be \"text\" or \"json\"");
+        }
         if self.log.trim().is_empty() {
             p.add("log", "must not be empty");
         }

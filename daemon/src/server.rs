@@ -29,9 +29,17 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         Ok(n) => tracing::debug!(nofile = n, "open file limit"),
         Err(e) => tracing::warn!(error = %e, "cannot raise the open file limit"),
     }
-    let socket = cfg.socket_path();
+    // Socket activation: serve the socket systemd made; never unlink or replace it.
+    let activated = crate::systemd::activated_listener()?;
+    let socket = activated
+        .as_ref()
+        .and_then(crate::systemd::listener_path)
+        .unwrap_or_else(|| cfg.socket_path());
     let data_dir = cfg.data_dir_path();
-    let guard = transport::socket::claim(&socket)?;
+    let guard: Box<dyn Send> = match &activated {
+        Some(_) => Box::new(crate::systemd::claim_lock(&socket)?),
+        None => Box::new(transport::socket::claim(&socket)?),
+    };
     let blobs = data_dir.join("uploads");
     crate::data_dir::prepare(&data_dir, &blobs)?;
     let cleaned = crate::uploads::clean_temp_files(&blobs).unwrap_or(0);
@@ -84,7 +92,13 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         }
         None => None,
     };
-    let listener = transport::socket::bind(&socket)?;
+    let listener = match activated {
+        Some(l) => {
+            l.set_nonblocking(true)?;
+            tokio::net::UnixListener::from_std(l)?
+        }
+        None => transport::socket::bind(&socket)?,
+    };
     let methods: jsonrpsee::Methods = crate::rpc::module(daemon.clone()).into();
     let (stop_handle, server_handle) = jsonrpsee::server::stop_channel();
     let accept_stop = tokio_util::sync::CancellationToken::new();
@@ -107,11 +121,13 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     let sweeper = tokio::spawn(sweep_loop(store.clone(), daemon.shutdown.clone()));
     let retention = crate::store::retention::spawn(store.clone(), daemon.shutdown.clone());
     tracing::info!(socket = %socket.display(), pid = std::process::id(), "sessiond serving");
+    crate::systemd::notify_ready();
 
     let d = daemon.clone();
     let done = tokio::spawn(async move {
         d.shutdown.cancelled().await;
         tracing::info!("stopping");
+        crate::systemd::notify_stopping();
         accept_stop.cancel();
         let grace = d.shutdown_grace.lock().map(|g| *g).unwrap_or_default();
         if !grace.is_zero() {
@@ -144,12 +160,22 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
 
 /// Runs until SIGTERM, SIGINT or `admin/shutdown`.
 pub async fn serve(cfg: Config) -> anyhow::Result<()> {
+    // Listen for SIGHUP before the socket answers: from then on it reloads.
+    let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
     let running = start(cfg).await?;
     let d = running.daemon.clone();
     tokio::spawn(async move {
         shutdown_signal().await;
         d.request_shutdown(Duration::ZERO);
     });
+    match hup {
+        Ok(hup) => {
+            tokio::spawn(reload_on_sighup(running.daemon.clone(), hup));
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGHUP; reload with `sessiond reload`")
+        }
+    }
     running.done.await.context("daemon task failed")?
 }
 
@@ -162,6 +188,14 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+    }
+}
+
+/// SIGHUP reloads the configuration file; it never stops the daemon.
+async fn reload_on_sighup(d: Arc<crate::state::Daemon>, mut hup: tokio::signal::unix::Signal) {
+    while hup.recv().await.is_some() {
+        let d = d.clone();
+        let _ = tokio::task::spawn_blocking(move || crate::reload::reload(&d)).await;
     }
 }
 

@@ -178,6 +178,11 @@ pub trait AdminApi {
 
     #[method(name = "admin/shutdown", param_kind = map, with_extensions)]
     async fn admin_shutdown(&self, grace_secs: Option<u64>) -> RpcResult<OkResult>;
+
+    /// Reads the configuration file again (as SIGHUP does); an invalid file is refused
+    /// and the running configuration kept.
+    #[method(name = "admin/reload", param_kind = map, with_extensions)]
+    async fn admin_reload(&self) -> RpcResult<ReloadResult>;
 }
 
 /// Addition (11.2): the daemon-wide session feed. Open to every client.

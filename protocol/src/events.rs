@@ -6,7 +6,7 @@ use crate::SessionId;
 use serde::{Deserialize, Serialize};
 
 /// One event of a session, tagged by `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     UserMessage {
@@ -119,7 +119,7 @@ impl Event {
 }
 
 /// The `result` of a `session/update` notification.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EventEnvelope {
     pub session_id: SessionId,
     /// Increases by one per event within a session, across daemon restarts too.

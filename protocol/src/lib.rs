@@ -10,6 +10,7 @@ pub mod methods;
 pub mod params;
 pub mod patch;
 pub mod request;
+pub mod schema;
 pub mod types;
 
 pub use error::codes;

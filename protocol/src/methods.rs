@@ -30,6 +30,9 @@ pub const DAEMON_SUBSCRIBE: &str = "daemon/subscribe";
 pub const DAEMON_UNSUBSCRIBE: &str = "daemon/unsubscribe";
 /// The notification method of the daemon-wide session feed.
 pub const DAEMON_UPDATE: &str = "daemon/update";
+pub const ADMIN_RELOAD: &str = "admin/reload";
+/// The OpenRPC service discovery method.
+pub const RPC_DISCOVER: &str = "rpc.discover";
 
 /// Every callable method (what `initialize` reports as capabilities).
 pub const ALL: &[&str] = &[
@@ -59,6 +62,8 @@ pub const ALL: &[&str] = &[
     ADMIN_SHUTDOWN,
     DAEMON_SUBSCRIBE,
     DAEMON_UNSUBSCRIBE,
+    ADMIN_RELOAD,
+    RPC_DISCOVER,
 ];
 
 /// Event `type` tags.

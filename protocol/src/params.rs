@@ -14,14 +14,14 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// `client` in `initialize`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ClientInfo {
     pub name: String,
     #[serde(default)]
     pub version: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InitializeParams {
     pub protocol_version: u32,
     #[serde(default)]
@@ -32,7 +32,7 @@ pub struct InitializeParams {
     pub tui_sig: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InitializeResult {
     pub protocol_version: u32,
     pub server_version: String,
@@ -43,7 +43,7 @@ pub struct InitializeResult {
     pub capabilities: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DaemonStatus {
     pub server_version: String,
     pub protocol_version: u32,
@@ -56,7 +56,7 @@ pub struct DaemonStatus {
     pub sessions_total: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct NewSessionParams {
     #[serde(default)]
     pub agent: Option<String>,
@@ -74,7 +74,7 @@ pub struct NewSessionParams {
     pub keep_siblings: Option<bool>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LoadSessionParams {
     pub session_id: SessionId,
     #[serde(default)]
@@ -84,14 +84,14 @@ pub struct LoadSessionParams {
 }
 
 /// Result of `session/new` and `session/load`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SessionResult {
     pub session: SessionInfo,
     pub evicted: Vec<Evicted>,
 }
 
 /// Filters of `session/list` and `admin/sessions`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ListParams {
     /// `"me"`, `"any"`, `"none"` or a TUI id.
     #[serde(default)]
@@ -108,18 +108,18 @@ pub struct ListParams {
     pub cursor: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ListResult {
     pub sessions: Vec<SessionInfo>,
     pub next_cursor: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SessionIdParams {
     pub session_id: SessionId,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MessagesParams {
     pub session_id: SessionId,
     #[serde(default)]
@@ -128,7 +128,7 @@ pub struct MessagesParams {
     pub limit: Option<u32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MessagesResult {
     pub messages: Vec<Message>,
     pub total: u64,
@@ -139,7 +139,7 @@ pub struct MessagesResult {
 }
 
 /// `overrides` of `session/configure`: absent leaves a field, `null` clears it.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OverridesPatch {
     #[serde(default, skip_serializing_if = "Patch::is_absent")]
@@ -150,29 +150,29 @@ pub struct OverridesPatch {
     pub temperature: Patch<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ConfigureParams {
     pub session_id: SessionId,
     pub overrides: OverridesPatch,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ConfigureResult {
     pub overrides: Overrides,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CloseResult {
     pub closed: bool,
     pub cancelled_turn: Option<TurnId>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DeleteResult {
     pub deleted: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PromptParams {
     pub session_id: SessionId,
     pub text: String,
@@ -185,7 +185,7 @@ pub struct PromptParams {
 }
 
 /// `session/prompt` without `wait`: the turn was accepted.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PromptAccepted {
     pub turn_id: TurnId,
     /// How many turns run or wait before this one (0: it starts now).
@@ -193,20 +193,20 @@ pub struct PromptAccepted {
 }
 
 /// The result of `session/prompt`: accepted, or with `wait: true` the verdict.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum PromptResult {
     Finished(TurnVerdict),
     Accepted(PromptAccepted),
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CancelResult {
     pub cancelled: bool,
     pub turn_id: Option<TurnId>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RespondParams {
     pub session_id: SessionId,
     #[serde(default)]
@@ -214,12 +214,12 @@ pub struct RespondParams {
     pub response: serde_json::Value,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RespondResult {
     pub remaining: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UploadParams {
     pub session_id: SessionId,
     pub name: String,
@@ -231,25 +231,25 @@ pub struct UploadParams {
     pub path: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UploadsResult {
     pub uploads: Vec<UploadEntry>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SubscribeParams {
     pub session_id: SessionId,
     #[serde(default)]
     pub since_seq: Option<u64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct KillResult {
     pub killed: bool,
     pub cancelled_turn: Option<TurnId>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StatsResult {
     pub connections: u64,
     pub tuis: u64,
@@ -262,7 +262,7 @@ pub struct StatsResult {
     pub rss_bytes: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TuiInfo {
     pub tui_id: TuiId,
     pub connected_at: String,
@@ -272,24 +272,24 @@ pub struct TuiInfo {
     pub peer: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TuisResult {
     pub tuis: Vec<TuiInfo>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ShutdownParams {
     #[serde(default)]
     pub grace_secs: Option<u64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OkResult {
     pub ok: bool,
 }
 
 /// `session/rename` params.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RenameParams {
     pub session_id: SessionId,
@@ -297,7 +297,7 @@ pub struct RenameParams {
 }
 
 /// One configured agent, as `daemon/agents` reports it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AgentInfo {
     pub alias: String,
     /// The provider kind: `echo`, `command`, `openai`, ...
@@ -309,7 +309,20 @@ pub struct AgentInfo {
 }
 
 /// `daemon/agents` result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AgentsResult {
     pub agents: Vec<AgentInfo>,
+}
+
+/// Result of `admin/reload`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ReloadResult {
+    /// True when the new configuration was taken.
+    pub reloaded: bool,
+    /// Keys whose new value is in force (`agents`, the limits, `log`).
+    pub changed: Vec<String>,
+    /// Keys that changed in the file but take effect at the next start.
+    pub restart_needed: Vec<String>,
+    /// Why the file was refused: every problem, each naming its key.
+    pub problems: Vec<String>,
 }

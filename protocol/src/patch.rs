@@ -62,3 +62,18 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Patch<T> {
         Ok(Option::<T>::deserialize(d)?.into())
     }
 }
+
+impl<T: schemars::JsonSchema> schemars::JsonSchema for Patch<T> {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        format!("Patch_{}", T::schema_name()).into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        // On the wire: absent (keep), `null` (clear) or a value (set).
+        Option::<T>::json_schema(generator)
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+}

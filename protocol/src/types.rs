@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// What a session is for. Eviction only ever touches siblings of the same mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     #[default]
@@ -37,7 +39,7 @@ impl fmt::Display for Mode {
 }
 
 /// Lifecycle of a session (persisted). `expired` and `killed` are terminal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionStatus {
     Created,
@@ -73,7 +75,7 @@ impl SessionStatus {
 }
 
 /// State of the running turn.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TurnState {
     Running,
@@ -81,7 +83,7 @@ pub enum TurnState {
 }
 
 /// The running turn of a session.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TurnInfo {
     pub turn_id: TurnId,
     pub generation: u64,
@@ -90,7 +92,9 @@ pub struct TurnInfo {
 }
 
 /// Token counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct Usage {
     pub input_tokens: u64,
     pub output_tokens: u64,
@@ -104,7 +108,7 @@ impl Usage {
 }
 
 /// Per-session settings that take precedence over the agent's configuration.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Overrides {
     #[serde(default)]
@@ -117,7 +121,7 @@ pub struct Overrides {
 }
 
 /// The record of a session as clients see it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SessionInfo {
     pub session_id: SessionId,
     pub agent: String,
@@ -146,7 +150,7 @@ pub struct SessionInfo {
 }
 
 /// How a turn ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StopReason {
     EndTurn,
@@ -186,7 +190,19 @@ impl StopReason {
 }
 
 /// Why a turn's cancel token fired. Exactly one per cancelled turn.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum CancelCause {
     ClientRpc,
@@ -230,7 +246,7 @@ impl fmt::Display for CancelCause {
 }
 
 /// The outcome of one turn, carried by `turn_complete` and persisted.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TurnVerdict {
     pub turn_id: TurnId,
     pub stop_reason: StopReason,
@@ -242,7 +258,7 @@ pub struct TurnVerdict {
 }
 
 /// Who wrote a transcript message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     User,
@@ -270,7 +286,7 @@ impl Role {
 }
 
 /// One transcript message.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Message {
     pub index: u64,
     pub role: Role,
@@ -283,7 +299,7 @@ pub struct Message {
 }
 
 /// An entry of a session's upload index.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UploadEntry {
     /// `"sha256:" + 64 lowercase hex` of the bytes.
     pub ref_id: String,
@@ -302,14 +318,14 @@ pub struct UploadEntry {
 }
 
 /// A session unloaded by same-mode sibling eviction.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Evicted {
     pub session_id: SessionId,
     pub agent: String,
 }
 
 /// Why a subscription ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CloseReason {
     Closed,
@@ -320,7 +336,7 @@ pub enum CloseReason {
 }
 
 /// What a question to the client is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RequestKind {
     Permission,
@@ -328,7 +344,7 @@ pub enum RequestKind {
 }
 
 /// A pending question of a turn (as replayed to subscribers and listed).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PendingRequest {
     pub turn_id: TurnId,
     pub request_id: RequestId,

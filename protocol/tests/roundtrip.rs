@@ -1198,6 +1198,8 @@ fn method_names_are_the_contract_names() {
         "admin/shutdown",
         "daemon/subscribe",
         "daemon/unsubscribe",
+        "admin/reload",
+        "rpc.discover",
     ];
     let all: BTreeSet<&str> = methods::ALL.iter().copied().collect();
     assert_eq!(all.len(), methods::ALL.len(), "duplicates in methods::ALL");
@@ -1399,6 +1401,9 @@ mod trait_methods {
         async fn admin_shutdown(&self, _: &Extensions, _: Option<u64>) -> RpcResult<OkResult> {
             not_served()
         }
+        async fn admin_reload(&self, _: &Extensions) -> RpcResult<ReloadResult> {
+            not_served()
+        }
     }
 
     #[async_trait]
@@ -1420,7 +1425,9 @@ mod trait_methods {
         module.merge(UploadApiServer::into_rpc(Nothing)).unwrap();
         module.merge(AdminApiServer::into_rpc(Nothing)).unwrap();
         module.merge(FeedApiServer::into_rpc(Nothing)).unwrap();
-        let registered: BTreeSet<&str> = module.method_names().collect();
+        let mut registered: BTreeSet<&str> = module.method_names().collect();
+        // `rpc.discover` is registered by the daemon beside the traits.
+        registered.insert(methods::RPC_DISCOVER);
         let all: BTreeSet<&str> = methods::ALL.iter().copied().collect();
         assert_eq!(registered, all);
     }

@@ -78,7 +78,9 @@ impl Dirs {
             .env("XDG_RUNTIME_DIR", self.path().join("run"))
             .env("XDG_DATA_HOME", self.path().join("data"))
             .env("XDG_CONFIG_HOME", self.path().join("cfg"))
-            .env("SESSIOND_LOG", "info");
+            .env("SESSIOND_LOG", "info")
+            // Tests start their daemons themselves; the auto-start tests remove this.
+            .env("SESSIOND_NO_START", "1");
         if self.config_path().exists() {
             cmd.env("SESSIOND_CONFIG", self.config_path());
         }

@@ -81,9 +81,12 @@ pub enum AgentUnavailable {
     Broken { alias: String, reason: String },
 }
 
-/// The agents of the configuration, built once at start-up.
+/// Each alias's agent, or why it cannot be built.
+type Built = BTreeMap<String, Result<Arc<dyn Agent>, String>>;
+
+/// The agents of the configuration, built at start-up and again by a reload.
 pub struct Agents {
-    built: BTreeMap<String, Result<Arc<dyn Agent>, String>>,
+    built: std::sync::RwLock<Built>,
 }
 
 impl Agents {
@@ -103,19 +106,30 @@ impl Agents {
                 built.insert(alias, agent);
             }
         }
-        Agents { built }
+        Agents {
+            built: std::sync::RwLock::new(built),
+        }
+    }
+
+    /// Takes the agents of a reloaded configuration; turns already running keep the
+    /// agent they started with.
+    pub fn replace(&self, other: Agents) {
+        let new = other.built.into_inner().unwrap_or_else(|p| p.into_inner());
+        *self.built.write().unwrap_or_else(|p| p.into_inner()) = new;
     }
 
     /// Tells every agent that a session left memory (see [`Agent::release`]).
     pub fn release(&self, session_id: &SessionId) {
-        for agent in self.built.values().flatten() {
+        let built = self.built.read().unwrap_or_else(|p| p.into_inner());
+        for agent in built.values().flatten() {
             agent.release(session_id);
         }
     }
 
     /// The agent of an alias.
     pub fn get(&self, alias: &str) -> Result<Arc<dyn Agent>, AgentUnavailable> {
-        match self.built.get(alias) {
+        let built = self.built.read().unwrap_or_else(|p| p.into_inner());
+        match built.get(alias) {
             None => Err(AgentUnavailable::Unknown(alias.to_owned())),
             Some(Err(reason)) => Err(AgentUnavailable::Broken {
                 alias: alias.to_owned(),

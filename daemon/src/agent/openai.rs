@@ -188,7 +188,9 @@ async fn converse(
         _ = activity.silent_for(s.idle) => {
             return Err(format!("the provider did not answer within {idle_ms} ms"));
         }
-        r = request.send() => r.map_err(|e| format!("cannot reach the provider: {}", describe(&e)))?,
+        r = request.send() => r.map_err(|e| {
+            format!("cannot reach the provider at {}: {}", shown_url(&s.endpoint), describe(&e))
+        })?,
     };
     activity.touch();
 
@@ -275,12 +277,55 @@ fn http_error(status: u16, body: &[u8]) -> String {
     let detail = serde_json::from_str::<Value>(&text)
         .ok()
         .and_then(|v| v.get("error").and_then(sse::error_text))
-        .unwrap_or_else(|| excerpt(&text, 300));
+        .unwrap_or_else(|| match html_text(&text) {
+            Some(t) => excerpt(&t, 120),
+            None => excerpt(&text, 300),
+        });
     if detail.is_empty() {
         format!("provider returned HTTP {status}")
     } else {
         format!("provider returned HTTP {status}: {detail}")
     }
+}
+
+/// The URL as shown in an error: no credentials, no query.
+fn shown_url(u: &Url) -> String {
+    let mut u = u.clone();
+    let _ = u.set_username("");
+    let _ = u.set_password(None);
+    u.set_query(None);
+    u.to_string()
+}
+
+/// The readable text of an HTML error page (its title, else its text without
+/// tags); `None` when the body is not HTML.
+fn html_text(body: &str) -> Option<String> {
+    let lower = body.trim_start().to_ascii_lowercase();
+    if !(lower.starts_with("<!doctype html") || lower.starts_with("<html")) {
+        return None;
+    }
+    if let (Some(a), Some(b)) = (lower.find("<title>"), lower.find("</title>")) {
+        if a + 7 <= b {
+            let title = body[a + 7..b].trim();
+            if !title.is_empty() {
+                return Some(title.to_owned());
+            }
+        }
+    }
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in body.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => {
+                in_tag = false;
+                out.push(' ');
+            }
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    Some(out)
 }
 
 /// Reads a body of at most `limit` bytes (cut there when `truncate`, else an
@@ -341,6 +386,30 @@ mod tests {
         );
         assert!(e("not a url").is_err());
         assert!(e("ftp://h/v1").is_err());
+    }
+
+    #[test]
+    fn html_error_pages_are_cut_to_their_title() {
+        let page = format!(
+            "<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body>{}</body></html>",
+            "<p>nginx</p>".repeat(200)
+        );
+        assert_eq!(
+            http_error(502, page.as_bytes()),
+            "provider returned HTTP 502: 502 Bad Gateway"
+        );
+        let untitled = format!(
+            "<html><body><h1>Oops</h1>{}</body></html>",
+            "x ".repeat(500)
+        );
+        let e = http_error(500, untitled.as_bytes());
+        assert!(
+            e.starts_with("provider returned HTTP 500: Oops x x") && e.len() < 160,
+            "{e}"
+        );
+        assert!(!e.contains('<'), "{e}");
+        let u = Url::parse("https://user:secret@api.example/v1/chat/completions?k=1").unwrap();
+        assert_eq!(shown_url(&u), "https://api.example/v1/chat/completions");
     }
 
     #[test]

@@ -138,12 +138,14 @@ impl EventHub {
                 Ok(()) => true,
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     s.lagged.store(true, Ordering::Release);
+                    crate::metrics::subscriber_cut_off();
                     false
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => false,
             });
             env
         };
+        crate::metrics::event_published(&env.event);
         if let Some(sink) = &self.sink {
             sink(&env);
         }
@@ -221,6 +223,7 @@ fn replay_after(session_id: &SessionId, inner: &Inner, since: u64) -> Vec<Arc<Ev
         .unwrap_or(inner.next_seq);
     let mut out = Vec::new();
     if since + 1 < first_retained {
+        crate::metrics::resync();
         out.push(Arc::new(EventEnvelope {
             session_id: session_id.clone(),
             seq: first_retained - 1,

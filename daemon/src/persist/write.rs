@@ -121,7 +121,9 @@ pub(super) fn writer_loop(
             continue;
         }
         let mut orphans = Vec::new();
+        let started = std::time::Instant::now();
         let result = apply_batch(&mut conn, &batch, &mut orphans);
+        crate::metrics::commit(started.elapsed());
         if let Err(e) = &result {
             tracing::error!(error = %e, "database batch failed; retrying jobs one by one");
         }

@@ -88,4 +88,18 @@ impl AdminApiServer for Rpc {
         self.d.request_shutdown(grace);
         Ok(OkResult { ok: true })
     }
+
+    async fn admin_reload(&self, ext: &Extensions) -> RpcResult<ReloadResult> {
+        require_admin(&ctx(ext))?;
+        let d = self.d.clone();
+        // Building agents may touch the disk (a command's program): off the reactor.
+        tokio::task::spawn_blocking(move || crate::reload::reload(&d))
+            .await
+            .map_err(|_| {
+                sessiond_protocol::error::rpc_error_plain(
+                    sessiond_protocol::codes::INTERNAL_ERROR,
+                    "reload failed",
+                )
+            })
+    }
 }

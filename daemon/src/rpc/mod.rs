@@ -5,6 +5,7 @@ mod admin;
 mod daemon;
 mod feed;
 mod messages;
+pub mod middleware;
 mod page;
 pub mod panic;
 mod session;
@@ -46,6 +47,10 @@ pub fn module(d: Arc<Daemon>) -> RpcModule<()> {
         .expect("unique method names");
     m.merge(AdminApiServer::into_rpc(rpc))
         .expect("unique method names");
+    m.register_method(sessiond_protocol::methods::RPC_DISCOVER, |_, _, _| {
+        sessiond_protocol::schema::openrpc()
+    })
+    .expect("unique method names");
     m
 }
 

@@ -13,12 +13,20 @@ use std::panic::AssertUnwindSafe;
 /// Wraps the inner service.
 pub type WrapFn = fn(S0) -> CatchPanic<S0>;
 
+/// Times calls by method and explains subscriptions over plain HTTP
+/// ([`super::middleware`]).
+pub type MetricsFn = fn(CatchPanic<S0>) -> super::middleware::Middleware<CatchPanic<S0>>;
+
 /// The middleware stack every transport installs: each call runs in its span
-/// ([`super::span`]), and a panicking handler is answered (this file).
+/// ([`super::span`]), is timed ([`super::middleware`]), and a panicking handler is
+/// answered (this file).
 pub type Middleware = RpcServiceBuilder<
     tower::layer::util::Stack<
         tower::layer::LayerFn<WrapFn>,
-        tower::layer::util::Stack<super::span::TraceLayer, tower::layer::util::Identity>,
+        tower::layer::util::Stack<
+            tower::layer::LayerFn<MetricsFn>,
+            tower::layer::util::Stack<super::span::TraceLayer, tower::layer::util::Identity>,
+        >,
     >,
 >;
 
@@ -26,6 +34,7 @@ pub type Middleware = RpcServiceBuilder<
 pub fn middleware() -> Middleware {
     RpcServiceBuilder::new()
         .layer(super::span::TraceLayer)
+        .layer_fn(super::middleware::layer as MetricsFn)
         .layer_fn(CatchPanic as WrapFn)
 }
 

@@ -77,7 +77,7 @@ impl TurnHost for Store {
             responses: start.responses,
             agent,
             input,
-            max_secs: self.cfg.max_turn_secs,
+            max_secs: self.limits.max_turn_secs(),
         })
     }
 

@@ -283,7 +283,7 @@ impl Store {
     }
 
     fn ttl_of(&self, rec: &SessionRecord) -> Option<u64> {
-        rec.ttl_secs.or(match self.cfg.session_ttl_secs {
+        rec.ttl_secs.or(match self.limits.session_ttl_secs() {
             0 => None,
             n => Some(n),
         })

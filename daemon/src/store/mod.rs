@@ -13,6 +13,7 @@ pub mod error;
 pub mod event_writer;
 mod host;
 mod lifecycle;
+pub mod limits;
 pub mod list;
 pub mod overrides;
 mod rename;
@@ -89,6 +90,8 @@ pub struct Store {
     pub(crate) db: Db,
     pub(crate) agents: Arc<Agents>,
     pub(crate) cfg: Arc<Config>,
+    /// The limits a reload changes (the rest of `cfg` is read only at start-up).
+    pub limits: limits::Limits,
     pub(crate) blobs_dir: PathBuf,
     generation: AtomicU64,
     incarnation: AtomicU64,
@@ -117,6 +120,7 @@ impl Store {
             gates: DashMap::new(),
             db,
             agents,
+            limits: limits::Limits::from_config(&cfg),
             cfg,
             blobs_dir,
             generation: AtomicU64::new(0),
@@ -174,7 +178,7 @@ impl Store {
     }
 
     fn reserve_live_slot(&self) -> Result<(), StoreError> {
-        let max = self.cfg.max_live_sessions;
+        let max = self.limits.max_live_sessions();
         self.live
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < max).then_some(n + 1)

@@ -59,7 +59,7 @@ impl Store {
                 prompt: req.text.clone(),
                 started_at: now_rfc3339(),
             };
-            let max = self.cfg.max_queued_turns;
+            let max = self.limits.max_queued_turns();
             let admitted = self.step(id, |e| {
                 let incarnation = e.incarnation;
                 Ok(e.admit(caller, record, max)?.map(|()| incarnation))

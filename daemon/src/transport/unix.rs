@@ -172,7 +172,17 @@ pub(crate) async fn serve_connection<S, L>(
             }
             a.admitted.cancel();
         }
+        // Health and metrics: plain GETs, on the Unix socket only (no gate).
+        if admission.is_none() {
+            if let Some(resp) = crate::metrics::http_answer(&req, &g.d) {
+                return async move { Ok(resp) }.boxed();
+            }
+        }
         req.extensions_mut().insert(g.ctx.clone());
+        if !req.headers().contains_key(http::header::UPGRADE) {
+            req.extensions_mut()
+                .insert(crate::rpc::middleware::PlainHttp);
+        }
         let mut rpc = rpc.clone();
         if !jsonrpsee::server::ws::is_upgrade_request(&req) {
             return async move {
