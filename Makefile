@@ -2,7 +2,7 @@
 
 CARGO ?= cargo
 
-.PHONY: build serve test bench lint fmt clean
+.PHONY: build serve test bench bench-peers lint fmt clean
 
 ## build: compile the sessiond binary (release)
 build:
@@ -21,6 +21,17 @@ test:
 bench:
 	$(CARGO) build --release -p sessiond --bin sessiond
 	SESSIOND_BIN=$(CURDIR)/target/release/sessiond $(CARGO) bench -p sessiond-tests
+
+## bench-peers: the peer race (bench/peers/README.md): installs Codex app-server, opencode,
+## the ACP reference agent (and tmux if missing) outside the repository, then races them
+PEERS_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/sessiond-bench-peers
+bench-peers:
+	$(CARGO) build --release -p sessiond --bin sessiond
+	$(CARGO) build --release -p sessiond-tests --example bare_server
+	PEERS_DIR=$(PEERS_DIR) sh bench/peers/install.sh
+	python3 bench/peers/race.py --peers-dir $(PEERS_DIR) \
+		--sessiond $(CURDIR)/target/release/sessiond \
+		--bare $(CURDIR)/target/release/examples/bare_server $(RACE_ARGS)
 
 ## lint: clippy with warnings as errors, and a formatting check
 lint:

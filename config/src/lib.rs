@@ -17,6 +17,7 @@ pub use model::{
     AgentConfig, CommandAgent, Config, EchoAgent, OpenAiAgent, RetentionConfig, WsConfig,
     BUILTIN_ECHO,
 };
+pub use model::Durability;
 pub use validate::{
     is_valid_agent_name, MAX_QUEUED_TURNS_LIMIT, MAX_UPLOAD_BYTES_LIMIT, MIN_BUFFER,
 };

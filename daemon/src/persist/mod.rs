@@ -15,6 +15,7 @@ pub use write::Op;
 
 use crate::store::record::{MessageRecord, SessionRecord, UploadRecord};
 use rusqlite::Connection;
+use sessiond_config::Durability;
 use sessiond_protocol::{SessionId, TurnVerdict};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -91,8 +92,17 @@ impl Db {
     /// Opens (creating if needed) the database in `data_dir`, runs migrations and
     /// start-up recovery, and starts the writer thread.
     pub fn open(data_dir: &Path, blobs_dir: &Path) -> Result<(Db, Recovery), PersistError> {
+        Db::open_with(data_dir, blobs_dir, Durability::Power)
+    }
+
+    /// As [`Db::open`], committing at the given `durability` (the config key).
+    pub fn open_with(
+        data_dir: &Path,
+        blobs_dir: &Path,
+        durability: Durability,
+    ) -> Result<(Db, Recovery), PersistError> {
         let path = data_dir.join(DB_FILE);
-        let mut conn = schema::open_connection(&path)?;
+        let mut conn = schema::open_connection_with(&path, durability)?;
         schema::migrate(&mut conn)?;
         let recovery = recover::recover(&mut conn)?;
         let (tx, rx) = std::sync::mpsc::channel::<Job>();
@@ -103,7 +113,7 @@ impl Db {
             .map_err(|e| PersistError::Write(e.to_string()))?;
         let mut readers = Vec::new();
         for _ in 0..4 {
-            readers.push(schema::open_connection(&path)?);
+            readers.push(schema::open_connection_with(&path, durability)?);
         }
         let db = Db {
             inner: Arc::new(DbInner {
