@@ -12,6 +12,8 @@
 use sessiond_client::protocol::params::NewSessionParams;
 use sessiond_client::{Client, Event, EventStream, SessionId};
 use sessiond_tests::Daemon;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const CONFIG: &str = "max_live_sessions = 1000\nlog = \"warn\"\n\
@@ -53,8 +55,9 @@ struct Watched {
     completed: bool,
 }
 
-/// Reads one subscription until `turn_complete` (or the stream ends).
-async fn watch(mut events: EventStream) -> Watched {
+/// Reads one subscription until `turn_complete` (or the stream ends), counting
+/// finished turns in `done`.
+async fn watch(mut events: EventStream, done: Arc<AtomicUsize>) -> Watched {
     let mut w = Watched {
         chunks: 0,
         resyncs: 0,
@@ -66,6 +69,7 @@ async fn watch(mut events: EventStream) -> Watched {
             Event::Resync { .. } => w.resyncs += 1,
             Event::TurnComplete { .. } => {
                 w.completed = true;
+                done.fetch_add(1, Ordering::SeqCst);
                 break;
             }
             _ => {}
@@ -123,24 +127,26 @@ async fn main() {
     // 10 TUIs, each on its own connection, each watching 10 of the sessions.
     let mut tuis = Vec::new();
     let mut readers = Vec::new();
+    let done = Arc::new(AtomicUsize::new(0));
     for t in 0..TUIS {
         let c = d.tui().await;
         for id in &ids[t * (SESSIONS / TUIS)..(t + 1) * (SESSIONS / TUIS)] {
             let s = c.subscribe(id, None).await.expect("subscribe");
-            readers.push(tokio::spawn(watch(s)));
+            readers.push(tokio::spawn(watch(s, done.clone())));
         }
         tuis.push(c);
     }
     let text = "x".repeat(64 * chunks);
     let cpu0 = cpu_ticks(d.pid());
     let start = Instant::now();
-    for id in &ids {
-        owner.prompt_text(id, text.clone()).await.expect("prompt");
+    // All prompts at once, so the sessions stream side by side.
+    let prompts = ids.iter().map(|id| owner.prompt_text(id, text.clone()));
+    for r in futures::future::join_all(prompts).await {
+        r.expect("prompt");
     }
-    // Probe while they stream: as many calls as fit before the first turn ends.
-    let stream_secs = chunks as f64 * 0.020;
+    // Probe while all of them stream: as many calls as fit before the first turn ends.
     let mut busy = Vec::new();
-    while start.elapsed().as_secs_f64() < stream_secs * 0.9 {
+    while done.load(Ordering::SeqCst) == 0 || busy.is_empty() {
         let t = Instant::now();
         prober.get_session(&idle).await.expect("session/get");
         busy.push(t.elapsed());
