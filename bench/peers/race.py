@@ -29,6 +29,7 @@ FIGURES = [
     ("stop", "graceful stop with 10,000 live sessions, ms"),
     ("prompt", "prompt to the echo reply p50, ms"),
     ("rss", "RSS idle after start, MiB"),
+    ("anon", "of which anonymous (RssAnon), MiB"),
     ("roundtrip", "round trip p50, ms"),
 ]
 
@@ -87,6 +88,7 @@ def run_round(peers, r, args, results, failures):
     for p in live:
         if "rss" in p.methods:
             results[p.name]["rss"].append(rss_kib(p.pid) / 1024.0)
+            results[p.name]["anon"].append(rss_kib(p.pid, "RssAnon:") / 1024.0)
 
     def each(op, fn):
         for p in list(live):
@@ -132,7 +134,7 @@ def run_round(peers, r, args, results, failures):
 def fmt(v, key):
     if v is None:
         return "n/a"
-    if key == "rss":
+    if key in ("rss", "anon"):
         return "%.1f" % v
     v *= 1000.0
     return "%.3f" % v if v < 1 else ("%.2f" % v if v < 100 else "%.0f" % v)
@@ -168,7 +170,7 @@ def main():
         vals = {}
         for n in names:
             xs = results[n][key]
-            vals[n] = (max(xs) if key == "rss" else p50(xs)) if xs else None
+            vals[n] = (max(xs) if key in ("rss", "anon") else p50(xs)) if xs else None
         peers_only = {n: v for n, v in vals.items() if v is not None and not n.startswith("sessiond")}
         if key == "roundtrip":
             peers_only = {n: v for n, v in peers_only.items() if n == "bare jsonrpsee"}

@@ -234,8 +234,8 @@ class TmuxControl:
                 return line
 
 
-def rss_kib(pid):
-    """VmRSS of `pid` and all its descendants, in KiB."""
+def rss_kib(pid, key="VmRSS:"):
+    """`key` of /proc/PID/status (VmRSS, RssAnon) of `pid` and all its descendants, in KiB."""
     total = 0
     todo = [pid]
     while todo:
@@ -243,7 +243,7 @@ def rss_kib(pid):
         try:
             with open("/proc/%d/status" % p) as f:
                 for line in f:
-                    if line.startswith("VmRSS:"):
+                    if line.startswith(key):
                         total += int(line.split()[1])
             with open("/proc/%d/task/%d/children" % (p, p)) as f:
                 todo.extend(int(c) for c in f.read().split())

@@ -76,6 +76,7 @@ struct DbInner {
     tx: Mutex<Option<std::sync::mpsc::Sender<Job>>>,
     readers: Mutex<Vec<Connection>>,
     path: PathBuf,
+    durability: Durability,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -103,6 +104,11 @@ impl Db {
     ) -> Result<(Db, Recovery), PersistError> {
         let path = data_dir.join(DB_FILE);
         let mut conn = schema::open_connection_with(&path, durability)?;
+        // The writer's page cache may grow to 16 MiB (SQLite's default is 2 MiB):
+        // a large group commit (a stop with thousands of live sessions) then neither
+        // re-reads pages it evicted nor spills dirty pages to the log mid-transaction.
+        // It is allocated as pages are touched, so an idle daemon does not pay it.
+        conn.pragma_update(None, "cache_size", -16_384)?;
         schema::migrate(&mut conn)?;
         let recovery = recover::recover(&mut conn)?;
         let (tx, rx) = std::sync::mpsc::channel::<Job>();
@@ -111,15 +117,15 @@ impl Db {
             .name("sessiond-db".into())
             .spawn(move || write::writer_loop(conn, rx, blobs))
             .map_err(|e| PersistError::Write(e.to_string()))?;
-        let mut readers = Vec::new();
-        for _ in 0..4 {
-            readers.push(schema::open_connection_with(&path, durability)?);
-        }
+        // Readers are opened on first use and pooled: a start-up does not pay for
+        // connections it may not need.
+        let readers = Vec::new();
         let db = Db {
             inner: Arc::new(DbInner {
                 tx: Mutex::new(Some(tx)),
                 readers: Mutex::new(readers),
                 path,
+                durability,
                 writer: Mutex::new(Some(writer)),
             }),
         };
@@ -185,7 +191,7 @@ impl Db {
             let conn = inner.readers.lock().ok().and_then(|mut p| p.pop());
             let conn = match conn {
                 Some(c) => c,
-                None => schema::open_connection(&inner.path)?,
+                None => schema::open_connection_with(&inner.path, inner.durability)?,
             };
             let out = f(&conn);
             if let Ok(mut pool) = inner.readers.lock() {

@@ -80,27 +80,23 @@ const MIGRATIONS: &[&str] = &[
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
-/// Opens a connection with the daemon's settings: WAL, `synchronous = FULL`, foreign
-/// keys, and a busy timeout so readers never fail while the writer commits.
-pub fn open_connection(path: &Path) -> Result<Connection, rusqlite::Error> {
-    open_connection_with(path, Durability::Power)
-}
-
-/// As [`open_connection`], with the `synchronous` level of `durability`: `NORMAL`
-/// for `crash` (a WAL commit reaches the OS before its reply and survives `kill -9`),
-/// `FULL` for `power` (the log is fsynced at every commit).
+/// Opens a connection with the daemon's settings: WAL, a busy timeout so readers
+/// never fail while the writer commits, and the `synchronous` level of `durability`:
+/// `NORMAL` for `crash` (a WAL commit reaches the OS before its reply and survives
+/// `kill -9`), `FULL` for `power` (the log is fsynced at every commit).
 pub fn open_connection_with(
     path: &Path,
     durability: Durability,
 ) -> Result<Connection, rusqlite::Error> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(10))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
     let level = match durability {
         Durability::Crash => "NORMAL",
         Durability::Power => "FULL",
     };
+    // Before the switch to WAL: on a fresh file that switch is itself a write.
     conn.pragma_update(None, "synchronous", level)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
     Ok(conn)
 }
 
