@@ -13,11 +13,11 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
+pub use model::Durability;
 pub use model::{
     AgentConfig, CommandAgent, Config, EchoAgent, OpenAiAgent, RetentionConfig, WsConfig,
     BUILTIN_ECHO,
 };
-pub use model::Durability;
 pub use validate::{
     is_valid_agent_name, MAX_QUEUED_TURNS_LIMIT, MAX_UPLOAD_BYTES_LIMIT, MIN_BUFFER,
 };

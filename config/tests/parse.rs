@@ -301,7 +301,10 @@ fn socket_path_uses_the_given_socket() {
 
 #[test]
 fn durability_defaults_to_power_and_takes_crash() {
-    assert_eq!(Config::default().durability, sessiond_config::Durability::Power);
+    assert_eq!(
+        Config::default().durability,
+        sessiond_config::Durability::Power
+    );
     let c = Config::from_toml_str("durability = \"crash\"\n").expect("parses");
     assert_eq!(c.durability, sessiond_config::Durability::Crash);
     let msg = parse_error("durability = \"fast\"\n");

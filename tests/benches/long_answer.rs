@@ -71,7 +71,9 @@ async fn main() {
         })
     };
     let start = Instant::now();
-    c.prompt_text(&id, "y".repeat(chunks)).await.expect("prompt");
+    c.prompt_text(&id, "y".repeat(chunks))
+        .await
+        .expect("prompt");
     let mut got = 0usize;
     let mut resyncs = 0usize;
     while let Some(ev) = events.next_event().await {

@@ -49,7 +49,10 @@ fn assert_listing_order(v: &[SessionInfo]) {
     for w in v.windows(2) {
         let a = (&w[0].updated_at, &w[0].session_id.0);
         let b = (&w[1].updated_at, &w[1].session_id.0);
-        assert!(a > b, "newest updated_at first, then session_id descending: {a:?} {b:?}");
+        assert!(
+            a > b,
+            "newest updated_at first, then session_id descending: {a:?} {b:?}"
+        );
     }
 }
 
@@ -96,12 +99,25 @@ async fn listing_is_the_same_from_memory_and_from_the_database() {
         assert_listing_order(&whole);
         assert!(whole.iter().all(|s| s.live));
         for limit in [1, 3] {
-            assert_eq!(ids(&all_pages(&a, q.clone(), limit).await), ids(&whole), "{q:?}");
+            assert_eq!(
+                ids(&all_pages(&a, q.clone(), limit).await),
+                ids(&whole),
+                "{q:?}"
+            );
         }
         live_listings.push(whole);
     }
     assert_eq!(
-        all_pages(&a, ListParams { live: Some(false), ..queries[0].clone() }, 100).await.len(),
+        all_pages(
+            &a,
+            ListParams {
+                live: Some(false),
+                ..queries[0].clone()
+            },
+            100
+        )
+        .await
+        .len(),
         0
     );
 
@@ -124,10 +140,22 @@ async fn listing_is_the_same_from_memory_and_from_the_database() {
             assert_eq!(s.live, s.session_id != closed);
         }
         for limit in [1, 3] {
-            assert_eq!(ids(&all_pages(&a, q.clone(), limit).await), ids(&whole), "{q:?}");
+            assert_eq!(
+                ids(&all_pages(&a, q.clone(), limit).await),
+                ids(&whole),
+                "{q:?}"
+            );
         }
     }
-    let not_live = all_pages(&a, ListParams { live: Some(false), ..queries[0].clone() }, 100).await;
+    let not_live = all_pages(
+        &a,
+        ListParams {
+            live: Some(false),
+            ..queries[0].clone()
+        },
+        100,
+    )
+    .await;
     assert_eq!(ids(&not_live), vec![closed.0.clone()]);
 
     // Deleted, it is gone, and every remaining session is live again (memory).

@@ -121,6 +121,10 @@ pub fn migrate(conn: &mut Connection) -> Result<(), super::PersistError> {
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;
-    tracing::info!(from = current, to = SCHEMA_VERSION, "database schema migrated");
+    tracing::info!(
+        from = current,
+        to = SCHEMA_VERSION,
+        "database schema migrated"
+    );
     Ok(())
 }
