@@ -296,7 +296,7 @@ class OpenCode(Peer):
         home = os.path.join(work, "opencode-home")
         os.makedirs(home, exist_ok=True)
         self.env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "PATH": "/usr/bin:/bin",
             "HOME": home,
             "XDG_DATA_HOME": os.path.join(home, "data"),
             "XDG_CONFIG_HOME": os.path.join(home, "config"),
@@ -306,6 +306,9 @@ class OpenCode(Peer):
         for s in self.SWITCHES:
             self.env["OPENCODE_DISABLE_" + s] = "1"
         self.work = work
+        # An empty project directory of its own: nothing for it to scan.
+        self.project = os.path.join(work, "project")
+        os.makedirs(self.project, exist_ok=True)
         return self._spawn()
 
     def _spawn(self):
@@ -314,7 +317,7 @@ class OpenCode(Peer):
         self.proc = subprocess.Popen(
             [self.binary, "serve", "--port", str(self.port), "--hostname", "127.0.0.1"],
             env=self.env,
-            cwd=self.work,
+            cwd=self.project,
             stdout=subprocess.DEVNULL,
             stderr=open(os.path.join(self.work, "opencode.log"), "a"),
         )
