@@ -24,9 +24,9 @@ from wire import rss_kib  # noqa: E402
 FIGURES = [
     ("create", "durable create p50, ms (200 sequential)"),
     ("list200", "list with 200 sessions p50, ms"),
-    ("list1000", "list of 1,000 rows, 10,000 stored, p50, ms"),
+    ("list1000", "list of 1,000 rows, {stored} stored, p50, ms"),
     ("spawn", "spawn to first answer, fresh data dir, ms"),
-    ("stop", "graceful stop with 10,000 live sessions, ms"),
+    ("stop", "graceful stop with {stored} live sessions, ms"),
     ("prompt", "prompt to the echo reply p50, ms"),
     ("rss", "RSS idle after start, MiB"),
     ("anon", "of which anonymous (RssAnon), MiB"),
@@ -169,6 +169,7 @@ def main():
     print("| figure | " + " | ".join(names) + " | best peer | sessiond (power) / best |")
     print("|---|" + "---:|" * (len(names) + 2))
     for key, label in FIGURES:
+        label = label.format(stored="{:,}".format(args.stored))
         vals = {}
         for n in names:
             xs = results[n][key]
