@@ -6,7 +6,7 @@ PREFIX ?= $(HOME)/.local
 # The binary `install-files` installs.
 BIN ?= target/release/sessiond
 
-.PHONY: build serve test bench lint fmt clean schema install install-files
+.PHONY: build serve test bench bench-peers lint fmt clean schema install install-files
 
 ## build: compile the sessiond binary (release)
 build:
@@ -44,6 +44,17 @@ install-files:
 	$(BIN) completions fish > $(PREFIX)/share/fish/vendor_completions.d/sessiond.fish
 	sed 's|@BINDIR@|$(PREFIX)/bin|g' contrib/systemd/sessiond.service > $(PREFIX)/share/systemd/user/sessiond.service
 	install -m 0644 contrib/systemd/sessiond.socket $(PREFIX)/share/systemd/user/sessiond.socket
+
+## bench-peers: the peer race (bench/peers/README.md): installs Codex app-server, opencode,
+## the ACP reference agent (and tmux if missing) outside the repository, then races them
+PEERS_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/sessiond-bench-peers
+bench-peers:
+	$(CARGO) build --release -p sessiond --bin sessiond
+	$(CARGO) build --release -p sessiond-tests --example bare_server
+	PEERS_DIR=$(PEERS_DIR) sh bench/peers/install.sh
+	python3 bench/peers/race.py --peers-dir $(PEERS_DIR) \
+		--sessiond $(CURDIR)/target/release/sessiond \
+		--bare $(CURDIR)/target/release/examples/bare_server $(RACE_ARGS)
 
 ## lint: clippy with warnings as errors, and a formatting check
 lint:

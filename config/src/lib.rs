@@ -13,6 +13,7 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
+pub use model::Durability;
 pub use model::{
     AcpAgent, AgentConfig, CommandAgent, Config, EchoAgent, OpenAiAgent, RetentionConfig, WsConfig,
     BUILTIN_ECHO,

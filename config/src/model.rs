@@ -45,6 +45,22 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// Agent aliases, `[agents.NAME]` tables.
     pub agents: BTreeMap<String, AgentConfig>,
+    /// What an acknowledged write survives: `"crash"` (kill -9 of the daemon) or
+    /// `"power"` (also power loss and kernel crashes).
+    pub durability: Durability,
+}
+
+/// The `durability` key: how far a commit is flushed before its reply (see
+/// docs/persistence.md). Both survive `kill -9` of the daemon.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// SQLite WAL with `synchronous = NORMAL`: a commit is in the OS before the reply;
+    /// the log is fsynced at checkpoints. Survives a daemon crash, not a power loss.
+    Crash,
+    /// SQLite WAL with `synchronous = FULL`: every commit is fsynced before the reply.
+    #[default]
+    Power,
 }
 
 /// Default for [`Config::default_agent`].
@@ -99,6 +115,7 @@ impl Default for Config {
             ws: WsConfig::default(),
             retention: RetentionConfig::default(),
             agents: BTreeMap::new(),
+            durability: Durability::default(),
         }
     }
 }

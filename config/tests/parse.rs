@@ -298,3 +298,15 @@ fn socket_path_uses_the_given_socket() {
     assert_eq!(c.socket_path(), PathBuf::from("/tmp/x/my.sock"));
     assert!(Config::default().socket_path().ends_with("sessiond.sock"));
 }
+
+#[test]
+fn durability_defaults_to_power_and_takes_crash() {
+    assert_eq!(
+        Config::default().durability,
+        sessiond_config::Durability::Power
+    );
+    let c = Config::from_toml_str("durability = \"crash\"\n").expect("parses");
+    assert_eq!(c.durability, sessiond_config::Durability::Crash);
+    let msg = parse_error("durability = \"fast\"\n");
+    assert!(msg.contains("unknown variant `fast`"), "{msg}");
+}

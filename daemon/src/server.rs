@@ -49,7 +49,8 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     let (db, recovery) = {
         let data_dir = data_dir.clone();
         let blobs = blobs.clone();
-        tokio::task::spawn_blocking(move || Db::open(&data_dir, &blobs))
+        let durability = cfg.durability;
+        tokio::task::spawn_blocking(move || Db::open_with(&data_dir, &blobs, durability))
             .await
             .context("database task failed")?
             .context("cannot open the database")?

@@ -319,7 +319,18 @@ async fn verify_acked(c: &Client, d: &Daemon, acked: &Acked) {
 
 #[tokio::test]
 async fn kill_9_loop_with_writes_in_flight_loses_nothing_acknowledged() {
-    let mut d = Daemon::start_with("max_live_sessions = 10000\n").await;
+    kill_9_loop("max_live_sessions = 10000\n").await;
+}
+
+/// `durability = "crash"` skips the fsync per commit, but keeps the contract: what a
+/// reply acknowledged survives `kill -9` of the daemon.
+#[tokio::test]
+async fn with_crash_durability_kill_9_loses_nothing_acknowledged() {
+    kill_9_loop("max_live_sessions = 10000\ndurability = \"crash\"\n").await;
+}
+
+async fn kill_9_loop(config: &str) {
+    let mut d = Daemon::start_with(config).await;
     let acked = Arc::new(Mutex::new(Acked::default()));
     const WRITERS: usize = 4;
     for round in 0..4 {

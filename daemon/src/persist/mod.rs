@@ -15,6 +15,7 @@ pub use write::Op;
 
 use crate::record::{MessageRecord, SessionRecord, UploadRecord};
 use rusqlite::Connection;
+use sessiond_config::Durability;
 use sessiond_protocol::{SessionId, TurnVerdict};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -92,6 +93,7 @@ struct DbInner {
     tx: Mutex<Option<std::sync::mpsc::Sender<Job>>>,
     readers: Mutex<Vec<Connection>>,
     path: PathBuf,
+    durability: Durability,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Fault injection for tests (see [`Db::fail_writes`], [`Db::pause_writes`]).
     #[cfg_attr(not(test), allow(dead_code))]
@@ -111,8 +113,22 @@ impl Db {
     /// Opens (creating if needed) the database in `data_dir`, runs migrations and
     /// start-up recovery, and starts the writer thread.
     pub fn open(data_dir: &Path, blobs_dir: &Path) -> Result<(Db, Recovery), PersistError> {
+        Db::open_with(data_dir, blobs_dir, Durability::Power)
+    }
+
+    /// As [`Db::open`], committing at the given `durability` (the config key).
+    pub fn open_with(
+        data_dir: &Path,
+        blobs_dir: &Path,
+        durability: Durability,
+    ) -> Result<(Db, Recovery), PersistError> {
         let path = data_dir.join(DB_FILE);
-        let mut conn = schema::open_connection(&path)?;
+        let mut conn = schema::open_connection_with(&path, durability)?;
+        // The writer's page cache may grow to 16 MiB (SQLite's default is 2 MiB):
+        // a large group commit (a stop with thousands of live sessions) then neither
+        // re-reads pages it evicted nor spills dirty pages to the log mid-transaction.
+        // It is allocated as pages are touched, so an idle daemon does not pay it.
+        conn.pragma_update(None, "cache_size", -16_384)?;
         schema::migrate(&mut conn)?;
         let recovery = recover::recover(&mut conn)?;
         let (tx, rx) = std::sync::mpsc::channel::<Job>();
@@ -123,15 +139,15 @@ impl Db {
             .name("sessiond-db".into())
             .spawn(move || write::writer_loop(conn, rx, blobs, fail))
             .map_err(|e| PersistError::Write(e.to_string()))?;
-        let mut readers = Vec::new();
-        for _ in 0..4 {
-            readers.push(schema::open_connection(&path)?);
-        }
+        // Readers are opened on first use and pooled: a start-up does not pay for
+        // connections it may not need.
+        let readers = Vec::new();
         let db = Db {
             inner: Arc::new(DbInner {
                 tx: Mutex::new(Some(tx)),
                 readers: Mutex::new(readers),
                 path,
+                durability,
                 writer: Mutex::new(Some(writer)),
                 faults,
             }),
@@ -227,7 +243,7 @@ impl Db {
             let conn = inner.readers.lock().ok().and_then(|mut p| p.pop());
             let conn = match conn {
                 Some(c) => c,
-                None => schema::open_connection(&inner.path)?,
+                None => schema::open_connection_with(&inner.path, inner.durability)?,
             };
             let out = f(&conn);
             if let Ok(mut pool) = inner.readers.lock() {

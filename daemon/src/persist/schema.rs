@@ -1,6 +1,7 @@
 //! Schema versions and migrations (tracked in `PRAGMA user_version`), and connection setup.
 
 use rusqlite::Connection;
+use sessiond_config::Durability;
 use std::path::Path;
 use std::time::Duration;
 
@@ -94,18 +95,30 @@ const MIGRATIONS: &[&str] = &[
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
-/// Opens a connection with the daemon's settings: WAL, `synchronous = FULL`, foreign
-/// keys, and a busy timeout so readers never fail while the writer commits.
-pub fn open_connection(path: &Path) -> Result<Connection, rusqlite::Error> {
+/// Opens a connection with the daemon's settings: WAL, a busy timeout so readers
+/// never fail while the writer commits, and the `synchronous` level of `durability`:
+/// `NORMAL` for `crash` (a WAL commit reaches the OS before its reply and survives
+/// `kill -9`), `FULL` for `power` (the log is fsynced at every commit).
+pub fn open_connection_with(
+    path: &Path,
+    durability: Durability,
+) -> Result<Connection, rusqlite::Error> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(10))?;
+    let level = match durability {
+        Durability::Crash => "NORMAL",
+        Durability::Power => "FULL",
+    };
+    // Before the switch to WAL: on a fresh file that switch is itself a write.
+    conn.pragma_update(None, "synchronous", level)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
     Ok(conn)
 }
 
-/// Brings the schema up to [`SCHEMA_VERSION`], one transaction per step. A database
-/// written by a newer build is refused rather than misread.
+/// Brings the schema up to [`SCHEMA_VERSION`]. Every pending step runs in one
+/// transaction (one commit, so a fresh data directory costs one log flush), and a
+/// failure leaves the schema at the version it had. A database written by a newer
+/// build is refused rather than misread.
 pub fn migrate(conn: &mut Connection) -> Result<(), super::PersistError> {
     let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if current > SCHEMA_VERSION {
@@ -114,12 +127,19 @@ pub fn migrate(conn: &mut Connection) -> Result<(), super::PersistError> {
             supported: SCHEMA_VERSION,
         });
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-        tx.commit()?;
-        tracing::info!(version = i + 1, "database schema migrated");
+    if current == SCHEMA_VERSION {
+        return Ok(());
     }
+    let tx = conn.transaction()?;
+    for sql in MIGRATIONS.iter().skip(current.max(0) as usize) {
+        tx.execute_batch(sql)?;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()?;
+    tracing::info!(
+        from = current,
+        to = SCHEMA_VERSION,
+        "database schema migrated"
+    );
     Ok(())
 }

@@ -17,7 +17,9 @@ pub enum Op {
     /// Inserts a new session row.
     InsertSession(SessionRecord),
     /// Rewrites the row of an existing session (everything but the seq reservation;
-    /// `last_seq` never goes down). A session that was deleted stays deleted.
+    /// `last_seq` never goes down). A session that was deleted stays deleted. A row
+    /// that already holds these values is left alone (no page or index write: a stop
+    /// rewrites every live session, most of them unchanged).
     UpdateSession(SessionRecord),
     InsertMessage(MessageRecord),
     StartTurn(TurnRecord),
@@ -214,7 +216,12 @@ pub(super) fn apply(
                     overrides=?8, ttl_secs=?9, created_at=?10, updated_at=?11, last_active_at=?12,
                     message_count=?13, round_count=?14, input_tokens=?15, output_tokens=?16,
                     last_seq=MAX(last_seq, ?17)
-                 WHERE id=?1",
+                 WHERE id=?1 AND (agent IS NOT ?2 OR mode IS NOT ?3 OR title IS NOT ?4
+                    OR cwd IS NOT ?5 OR owner IS NOT ?6 OR status IS NOT ?7
+                    OR overrides IS NOT ?8 OR ttl_secs IS NOT ?9 OR created_at IS NOT ?10
+                    OR updated_at IS NOT ?11 OR last_active_at IS NOT ?12
+                    OR message_count IS NOT ?13 OR round_count IS NOT ?14
+                    OR input_tokens IS NOT ?15 OR output_tokens IS NOT ?16 OR last_seq < ?17)",
             )?
             .execute(rusqlite::params_from_iter(session_params(s)))?;
         }

@@ -47,6 +47,9 @@ impl Store {
             Some(c) => Some(decode_cursor(c)?),
             None => None,
         };
+        if let Some(page) = self.list_from_memory(&f, limit, after.as_ref()) {
+            return Ok(page);
+        }
         let mut out = Vec::with_capacity(limit as usize);
         let mut last_emitted: Option<(String, String)> = None;
         // Pages of the database listing, filtered by residency here when asked.
@@ -85,5 +88,73 @@ impl Store {
             }
         }
         Ok((out, None))
+    }
+
+    /// The listing straight from the live entries, when every stored session is live
+    /// (the database would add nothing): no query, no hop to the blocking pool.
+    /// `None` when some stored session is not live, and the database has to answer.
+    ///
+    /// "Every stored session is live" is `total == live`: `total` goes up after a
+    /// session's row is committed and before it is made live, and down after its row
+    /// is deleted, which happens after it stopped being live; a session that is
+    /// stored but not live therefore always makes `total` larger than `live`. A
+    /// retention pass recounts `total` from the database concurrently with new
+    /// sessions, so with retention on the database always answers.
+    fn list_from_memory(
+        &self,
+        f: &ListFilter,
+        limit: u32,
+        after: Option<&(String, String)>,
+    ) -> Option<(Vec<SessionInfo>, Option<String>)> {
+        let r = &self.cfg.retention;
+        if r.max_sessions > 0 || r.max_age_days > 0 || f.live == Some(false) {
+            return None;
+        }
+        if self.total_count() != self.sessions.len() as u64 {
+            return None;
+        }
+        // Listing order: newest `updated_at` first, then `session_id` descending.
+        let mut keys: Vec<(String, String)> = self
+            .sessions
+            .iter()
+            .filter(|e| {
+                let rec = &e.rec;
+                let owner_ok = match &f.owner {
+                    None => true,
+                    Some(None) => rec.owner.is_none(),
+                    Some(Some(o)) => rec.owner.as_ref().is_some_and(|t| t.0 == *o),
+                };
+                owner_ok
+                    && f.mode.is_none_or(|m| m == rec.mode)
+                    && f.status.is_none_or(|s| s == rec.status)
+                    && after.is_none_or(|(u, id)| {
+                        rec.updated_at < *u || (rec.updated_at == *u && e.key().0 < *id)
+                    })
+            })
+            .map(|e| (e.rec.updated_at.clone(), e.key().0.clone()))
+            .collect();
+        let newest_first = |a: &(String, String), b: &(String, String)| b.cmp(a);
+        let want = limit as usize;
+        if keys.len() > want + 1 {
+            keys.select_nth_unstable_by(want, newest_first);
+            keys.truncate(want + 1);
+        }
+        keys.sort_unstable_by(newest_first);
+        let more = keys.len() > want;
+        keys.truncate(want);
+        let mut out = Vec::with_capacity(keys.len());
+        for (_, id) in &keys {
+            // An entry unloaded since the scan is skipped, as the database listing
+            // would show it without live state a moment later.
+            if let Some(e) = self.sessions.get(&sessiond_protocol::SessionId(id.clone())) {
+                out.push(e.info());
+            }
+        }
+        let next = if more {
+            keys.last().map(encode_cursor)
+        } else {
+            None
+        };
+        Some((out, next))
     }
 }

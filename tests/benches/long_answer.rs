@@ -1,0 +1,121 @@
+//! A long answer: one turn of 300,000 chunks (the echo agent, one character per
+//! chunk, no delay) watched by one subscriber. Measured: the daemon's RSS before the
+//! turn, its peak while the turn runs (sampled every 20 ms, and `VmHWM`), and after
+//! the turn has ended and the daemon has been idle for a second.
+//!
+//! Run with `make bench`, or:
+//! `cargo build --release -p sessiond --bin sessiond &&
+//!  SESSIOND_BIN=$PWD/target/release/sessiond cargo bench -p sessiond-tests --bench long_answer`
+//! `BENCH_SCALE=small` runs 30,000 chunks.
+
+use sessiond_client::protocol::params::NewSessionParams;
+use sessiond_client::Event;
+use sessiond_tests::Daemon;
+use std::time::{Duration, Instant};
+
+/// A subscriber buffer above the chunk count, so the one reader is never cut off
+/// and the figure is the daemon's own memory, not a dropped subscriber's.
+const CONFIG: &str = "log = \"warn\"\nsubscriber_buffer = 400000\n\
+    [agents.long]\nkind = \"echo\"\nchunk_chars = 1\n";
+
+fn status_kib(pid: u32, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let chunks = match std::env::var("BENCH_SCALE").as_deref() {
+        Ok("small") => 30_000,
+        _ => 300_000,
+    };
+    let d = Daemon::start_with(CONFIG).await;
+    let pid = d.pid();
+    let c = d.tui().await;
+    let id = c
+        .new_session(NewSessionParams {
+            agent: Some("long".into()),
+            ..Default::default()
+        })
+        .await
+        .expect("session/new")
+        .session
+        .session_id;
+    let mut events = c.subscribe(&id, None).await.expect("subscribe");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = status_kib(pid, "VmRSS:");
+    let hwm_before = status_kib(pid, "VmHWM:");
+
+    // Sample RSS while the turn runs.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut peak = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(status_kib(pid, "VmRSS:"));
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            peak
+        })
+    };
+    let start = Instant::now();
+    c.prompt_text(&id, "y".repeat(chunks))
+        .await
+        .expect("prompt");
+    let mut got = 0usize;
+    let mut resyncs = 0usize;
+    while let Some(ev) = events.next_event().await {
+        match ev.expect("event").event {
+            Event::AgentMessageChunk { .. } => got += 1,
+            Event::Resync { .. } => resyncs += 1,
+            Event::TurnComplete { .. } => break,
+            _ => {}
+        }
+    }
+    let took = start.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sampled_peak = sampler.await.expect("sampler");
+    let hwm = status_kib(pid, "VmHWM:");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = status_kib(pid, "VmRSS:");
+
+    println!(
+        "a long answer: one turn of {chunks} chunks of 1 character, one subscriber; daemon {}",
+        sessiond_tests::binary().display()
+    );
+    println!("| daemon RSS | MiB | growth over the baseline, MiB |");
+    println!("|---|---:|---:|");
+    println!("| before the turn | {:.1} | - |", mib(before));
+    println!(
+        "| peak during the turn (sampled every 20 ms) | {:.1} | {:.1} |",
+        mib(sampled_peak),
+        mib(sampled_peak.saturating_sub(before))
+    );
+    println!(
+        "| VmHWM after the turn (before: {:.1}) | {:.1} | {:.1} |",
+        mib(hwm_before),
+        mib(hwm),
+        mib(hwm.saturating_sub(before))
+    );
+    println!(
+        "| 1 s after the turn | {:.1} | {:.1} |",
+        mib(after),
+        mib(after.saturating_sub(before))
+    );
+    println!(
+        "chunks received {got} of {chunks}, resyncs {resyncs}, turn took {:.2} s",
+        took.as_secs_f64()
+    );
+}
