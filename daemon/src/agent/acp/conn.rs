@@ -99,7 +99,8 @@ pub async fn start(
         env: &s.env,
         cwd,
         session_id,
-    })?;
+    })
+    .await?;
     let shared = Arc::new(Shared::default());
     let (cx_tx, cx_rx) = oneshot::channel();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();

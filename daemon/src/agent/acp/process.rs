@@ -1,6 +1,6 @@
 //! The ACP agent's process: started in its own process group with a parent-death
 //! signal, its stderr tail kept for error messages, the whole group ended on drop.
-//! `spawn_in_own_group` is the one place to swap for a shared spawn-hardening helper.
+//! Spawning itself goes through the daemon's shared spawner (`agent/process.rs`).
 
 use crate::agent::command::Tail;
 use std::collections::BTreeMap;
@@ -29,6 +29,8 @@ pub struct AgentProcess {
     tail: Arc<Mutex<Tail>>,
     /// The stderr reader; it ends when every holder of the pipe has exited.
     stderr: Option<tokio::task::JoinHandle<()>>,
+    /// The group's database record, removed when the process is dropped.
+    _record: crate::agent::process::Record,
 }
 
 /// The standard streams of a started process.
@@ -37,39 +39,24 @@ pub struct Streams {
     pub stdout: ChildStdout,
 }
 
-/// Starts the program in a new process group (pgid = its pid), with SIGKILL as its
-/// parent-death signal and `kill_on_drop`, so it never outlives the daemon.
-pub fn spawn_in_own_group(spec: &Spec<'_>) -> Result<(AgentProcess, Streams), String> {
+/// Starts the program through the daemon's spawner ([`crate::agent::process`]): a
+/// new process group (pgid = its pid), SIGKILL as its parent-death signal,
+/// `kill_on_drop`, and the group recorded so a later start reaps what a crash left.
+pub async fn spawn_in_own_group(spec: &Spec<'_>) -> Result<(AgentProcess, Streams), String> {
     let mut cmd = Command::new(spec.program);
     cmd.args(spec.args)
         .envs(spec.env)
         .env("SESSIOND_SESSION_ID", spec.session_id)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
+        .stderr(Stdio::piped());
     if let Some(cwd) = spec.cwd {
         cmd.current_dir(cwd);
     }
-    // SAFETY: the closure runs in the child between fork and exec and only calls
-    // prctl(2), which is async-signal-safe.
-    unsafe {
-        cmd.pre_exec(|| {
-            #[cfg(target_os = "linux")]
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let mut child = cmd
-        .spawn()
+    let spawned = crate::agent::process::spawn(cmd)
+        .await
         .map_err(|e| format!("cannot start the acp agent {:?}: {e}", spec.program))?;
-    let Some(pgid) = child.id().and_then(|p| libc::pid_t::try_from(p).ok()) else {
-        let _ = child.start_kill();
-        return Err("the acp agent has no process id".to_owned());
-    };
+    let (mut child, pgid, record) = (spawned.child, spawned.pgid, spawned.record);
     let (Some(stdin), Some(stdout), Some(stderr)) =
         (child.stdin.take(), child.stdout.take(), child.stderr.take())
     else {
@@ -83,6 +70,7 @@ pub fn spawn_in_own_group(spec: &Spec<'_>) -> Result<(AgentProcess, Streams), St
             pgid,
             tail,
             stderr,
+            _record: record,
         },
         Streams { stdin, stdout },
     ))
