@@ -10,7 +10,7 @@ use crate::turn::cancel::CancelSlot;
 use crate::turn::runner::{StartedTurn, TurnHost};
 use futures::future::BoxFuture;
 use sessiond_protocol::{
-    CancelCause, Event, PendingRequest, SessionId, TurnId, TurnVerdict, UploadEntry,
+    CancelCause, Event, PendingRequest, SessionId, StopReason, TurnId, TurnVerdict, UploadEntry,
 };
 use std::sync::Arc;
 
@@ -100,8 +100,19 @@ impl TurnHost for Store {
         let store = self.clone();
         let id = id.clone();
         let generation = slot.generation;
+        let slot = slot.clone();
         Box::pin(async move {
+            let mut verdict = verdict;
             let stepped = store.step(&id, |e| {
+                // A cancel that fired after the runner read the slot, but before this
+                // step removed the token, was counted: the verdict says so too (every
+                // fired token has its cancelled verdict, and only one cause).
+                if verdict.stop_reason != StopReason::Cancelled {
+                    if let Some(cause) = slot.cause() {
+                        verdict.stop_reason = StopReason::Cancelled;
+                        verdict.cancel_cause = Some(cause);
+                    }
+                }
                 let hub = e.hub.clone();
                 let live = e.incarnation == incarnation;
                 let s = e.finish(incarnation, generation, &verdict);
