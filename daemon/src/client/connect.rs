@@ -72,6 +72,9 @@ fn reason(e: &sessiond_client::Error) -> String {
         sessiond_client::Error::Io(io) => match io.kind() {
             std::io::ErrorKind::NotFound => "no socket".into(),
             std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
+            // A refusal of the client's own (an untrusted socket directory or peer)
+            // carries its reason; the system's says only "permission denied".
+            std::io::ErrorKind::PermissionDenied if io.get_ref().is_some() => io.to_string(),
             std::io::ErrorKind::PermissionDenied => "permission denied".into(),
             _ => io.to_string(),
         },
