@@ -205,10 +205,16 @@ impl Client {
 
     /// `session/list`.
     pub async fn list_sessions(&self, p: ListParams) -> Result<ListResult> {
-        self.call(
-            self.rpc
-                .session_list(p.owner, p.mode, p.live, p.status, p.limit, p.cursor),
-        )
+        self.call(self.rpc.session_list(
+            p.owner,
+            p.mode,
+            p.live,
+            p.status,
+            p.limit,
+            p.cursor,
+            p.cwd,
+            p.title_contains,
+        ))
         .await
     }
 
@@ -415,7 +421,15 @@ impl Client {
     /// `admin/sessions`: as `session/list`, every owner.
     pub async fn admin_sessions(&self, p: ListParams) -> Result<ListResult> {
         self.call(AdminApiClient::admin_sessions(
-            &*self.rpc, p.owner, p.mode, p.live, p.status, p.limit, p.cursor,
+            &*self.rpc,
+            p.owner,
+            p.mode,
+            p.live,
+            p.status,
+            p.limit,
+            p.cursor,
+            p.cwd,
+            p.title_contains,
         ))
         .await
     }

@@ -66,6 +66,8 @@ pub trait SessionApi {
         status: Option<SessionStatus>,
         limit: Option<u32>,
         cursor: Option<String>,
+        cwd: Option<String>,
+        title_contains: Option<String>,
     ) -> RpcResult<ListResult>;
 
     #[method(name = "session/get", param_kind = map, with_extensions)]
@@ -168,6 +170,8 @@ pub trait AdminApi {
         status: Option<SessionStatus>,
         limit: Option<u32>,
         cursor: Option<String>,
+        cwd: Option<String>,
+        title_contains: Option<String>,
     ) -> RpcResult<ListResult>;
 
     #[method(name = "admin/stats", param_kind = map, with_extensions)]

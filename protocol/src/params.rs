@@ -106,6 +106,12 @@ pub struct ListParams {
     pub limit: Option<u32>,
     #[serde(default)]
     pub cursor: Option<String>,
+    /// Addition (11.3): sessions whose `cwd` is exactly this.
+    #[serde(default)]
+    pub cwd: Option<String>,
+    /// Addition (11.3): sessions whose title contains this, ignoring case.
+    #[serde(default)]
+    pub title_contains: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]

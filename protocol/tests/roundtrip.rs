@@ -1282,6 +1282,8 @@ mod trait_methods {
             _: Option<SessionStatus>,
             _: Option<u32>,
             _: Option<String>,
+            _: Option<String>,
+            _: Option<String>,
         ) -> RpcResult<ListResult> {
             not_served()
         }
@@ -1388,6 +1390,8 @@ mod trait_methods {
             _: Option<bool>,
             _: Option<SessionStatus>,
             _: Option<u32>,
+            _: Option<String>,
+            _: Option<String>,
             _: Option<String>,
         ) -> RpcResult<ListResult> {
             not_served()

@@ -166,3 +166,62 @@ async fn listing_is_the_same_from_memory_and_from_the_database() {
     assert_eq!(ids(&whole), want);
     assert_eq!(ids(&all_pages(&a, queries[0].clone(), 2).await), want);
 }
+
+/// `cwd` (exact) and `title_contains` (case-insensitive) narrow a listing, the same
+/// from memory and from the database, with paging.
+#[tokio::test]
+async fn cwd_and_title_filters_narrow_the_listing_from_memory_and_database() {
+    let d = Daemon::start().await;
+    let c = d.client().await;
+    let mut made = Vec::new();
+    for (i, (cwd, title)) in [
+        ("/work/a", "Fix the Parser"),
+        ("/work/a", "write docs"),
+        ("/work/b", "parser benchmarks"),
+        ("/work/a", "PARSER tests"),
+        ("/work/ab", "parser in ab"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let s = c
+            .new_session(NewSessionParams {
+                cwd: Some(cwd.to_owned()),
+                title: Some(format!("{title} {i}")),
+                keep_siblings: Some(true),
+                ..Default::default()
+            })
+            .await
+            .expect("session/new")
+            .session;
+        made.push(s.session_id);
+    }
+    let ids = |v: Vec<SessionInfo>| {
+        let mut v: Vec<SessionId> = v.into_iter().map(|s| s.session_id).collect();
+        v.sort();
+        v
+    };
+    let want = |idx: &[usize]| {
+        let mut v: Vec<SessionId> = idx.iter().map(|&i| made[i].clone()).collect();
+        v.sort();
+        v
+    };
+    let query = |cwd: Option<&str>, title: Option<&str>| ListParams {
+        owner: Some("any".into()),
+        cwd: cwd.map(str::to_owned),
+        title_contains: title.map(str::to_owned),
+        ..Default::default()
+    };
+    for round in ["memory", "database"] {
+        let a = all_pages(&c, query(Some("/work/a"), None), 1).await;
+        assert_eq!(ids(a), want(&[0, 1, 3]), "cwd from {round}");
+        let p = all_pages(&c, query(None, Some("parSER")), 2).await;
+        assert_eq!(ids(p), want(&[0, 2, 3, 4]), "title from {round}");
+        let both = all_pages(&c, query(Some("/work/a"), Some("parser")), 1).await;
+        assert_eq!(ids(both), want(&[0, 3]), "both from {round}");
+        let none = all_pages(&c, query(Some("/work"), None), 5).await;
+        assert!(none.is_empty(), "cwd is an exact match ({round})");
+        // Unload one matching session: the database answers the next round.
+        c.close_session(&made[3]).await.expect("close");
+    }
+}

@@ -30,6 +30,8 @@ impl AdminApiServer for Rpc {
         status: Option<SessionStatus>,
         limit: Option<u32>,
         cursor: Option<String>,
+        cwd: Option<String>,
+        title_contains: Option<String>,
     ) -> RpcResult<ListResult> {
         let c = ctx(ext);
         require_admin(&c)?;
@@ -40,6 +42,8 @@ impl AdminApiServer for Rpc {
             status,
             limit,
             cursor,
+            cwd,
+            title_contains,
         };
         self.list_for(&c, true, p).await
     }

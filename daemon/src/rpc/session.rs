@@ -45,6 +45,8 @@ pub(crate) fn list_filter(
             .unwrap_or(crate::store::list::DEFAULT_LIMIT)
             .min(crate::store::list::MAX_LIMIT),
         cursor: p.cursor,
+        cwd: p.cwd,
+        title_contains: p.title_contains.map(|t| t.to_lowercase()),
     })
 }
 
@@ -132,6 +134,8 @@ impl SessionApiServer for Rpc {
         status: Option<SessionStatus>,
         limit: Option<u32>,
         cursor: Option<String>,
+        cwd: Option<String>,
+        title_contains: Option<String>,
     ) -> RpcResult<ListResult> {
         let p = ListParams {
             owner,
@@ -140,6 +144,8 @@ impl SessionApiServer for Rpc {
             status,
             limit,
             cursor,
+            cwd,
+            title_contains,
         };
         self.list_for(&ctx(ext), false, p).await
     }

@@ -16,6 +16,25 @@ pub struct ListFilter {
     pub status: Option<SessionStatus>,
     pub limit: u32,
     pub cursor: Option<String>,
+    /// Exact `cwd`.
+    pub cwd: Option<String>,
+    /// Lowercased; matched against the lowercased title.
+    pub title_contains: Option<String>,
+}
+
+impl ListFilter {
+    /// The `cwd` and `title_contains` filters, which the listing applies to each
+    /// record (the database orders and pages, these narrow).
+    fn text_matches(&self, rec: &crate::record::SessionRecord) -> bool {
+        self.cwd
+            .as_ref()
+            .is_none_or(|c| rec.cwd.as_deref() == Some(c.as_str()))
+            && self.title_contains.as_ref().is_none_or(|t| {
+                rec.title
+                    .as_ref()
+                    .is_some_and(|title| title.to_lowercase().contains(t.as_str()))
+            })
+    }
 }
 
 pub const DEFAULT_LIMIT: u32 = 100;
@@ -68,6 +87,9 @@ impl Store {
             for rec in batch {
                 let key = (rec.updated_at.clone(), rec.id.0.clone());
                 after = Some(key.clone());
+                if !f.text_matches(&rec) {
+                    continue;
+                }
                 let info = match self.sessions.get(&rec.id) {
                     Some(e) => e.info(),
                     None => info_from_record(&rec, false, None, 0, 0),
@@ -125,6 +147,7 @@ impl Store {
                     Some(Some(o)) => rec.owner.as_ref().is_some_and(|t| t.0 == *o),
                 };
                 owner_ok
+                    && f.text_matches(rec)
                     && f.mode.is_none_or(|m| m == rec.mode)
                     && f.status.is_none_or(|s| s == rec.status)
                     && after.is_none_or(|(u, id)| {

@@ -1,6 +1,6 @@
 //! The session's `model` and `model_provider` as ACP config options (select), and
 //! `session/set_config_option` as `session/configure`. The choices come from the
-//! configuration the bridge loaded (the daemon's, when both read the same file).
+//! daemon's `daemon/agents`.
 
 use super::prompt::rpc_error;
 use super::Bridge;
@@ -8,31 +8,30 @@ use agent_client_protocol::v1::schema::{
     SessionConfigOption, SessionConfigOptionCategory, SessionConfigSelectOption,
     SessionConfigSelectOptions, SetSessionConfigOptionRequest, SetSessionConfigOptionResponse,
 };
-use sessiond_config::{AgentConfig, Config};
-use sessiond_protocol::params::OverridesPatch;
+use sessiond_protocol::params::{AgentInfo, OverridesPatch};
 use sessiond_protocol::{Overrides, Patch, SessionId};
 
 /// The `model` value that means "no override".
 pub const DEFAULT_MODEL: &str = "default";
 
 /// The options of a session with `agent` and `overrides`.
-pub fn options(cfg: &Config, agent: &str, overrides: &Overrides) -> Vec<SessionConfigOption> {
+pub fn options(
+    agents: &[AgentInfo],
+    agent: &str,
+    overrides: &Overrides,
+) -> Vec<SessionConfigOption> {
     let provider = overrides
         .model_provider
         .clone()
         .unwrap_or_else(|| agent.to_owned());
-    let mut aliases = cfg.agent_aliases();
+    let mut aliases: Vec<String> = agents.iter().map(|a| a.alias.clone()).collect();
     if !aliases.contains(&provider) {
         aliases.push(provider.clone());
     }
     let mut models = vec![DEFAULT_MODEL.to_owned()];
-    for alias in cfg.agent_aliases() {
-        if let Some(AgentConfig::OpenAi(o)) = cfg.agent(&alias) {
-            if let Some(m) = o.model {
-                if !models.contains(&m) {
-                    models.push(m);
-                }
-            }
+    for m in agents.iter().filter_map(|a| a.model.as_ref()) {
+        if !models.contains(m) {
+            models.push(m.clone());
         }
     }
     let model = overrides
@@ -92,7 +91,7 @@ pub async fn set(
         .map_err(rpc_error)?;
     let info = bridge.client.get_session(&id).await.map_err(rpc_error)?;
     Ok(SetSessionConfigOptionResponse::new(options(
-        &bridge.cfg,
+        &bridge.agents,
         &info.agent,
         &info.overrides,
     )))

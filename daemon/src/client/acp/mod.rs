@@ -24,6 +24,7 @@ use agent_client_protocol::{Agent, Client as Editor, Stdio};
 use prompt::{rpc_error, Verdicts};
 use sessiond_client::Client;
 use sessiond_config::Config;
+use sessiond_protocol::params::AgentInfo;
 use sessiond_protocol::params::{ListParams, NewSessionParams};
 use sessiond_protocol::{Mode, SessionId};
 use std::collections::HashMap;
@@ -37,8 +38,8 @@ pub const CLIENT_NAME: &str = "sessiond-acp";
 /// State shared by the editor's requests.
 pub struct Bridge {
     client: Client,
-    /// The configuration this process loaded: the choices of the config options.
-    cfg: Config,
+    /// The daemon's agents (`daemon/agents`): the choices of the config options.
+    agents: Vec<AgentInfo>,
     /// The agent alias of new sessions (`None`: the daemon's default).
     agent: Option<String>,
     verdicts: Verdicts,
@@ -109,9 +110,10 @@ pub fn run(cfg: &Config, profile: Option<&str>, agent: Option<String>) -> anyhow
     rt.block_on(async {
         let profile = Profile::named(profile)?;
         let client = connect_as(cfg, &profile, CLIENT_NAME).await?;
+        let agents = client.agents().await?.agents;
         let bridge = Arc::new(Bridge {
             client,
-            cfg: cfg.clone(),
+            agents,
             agent,
             verdicts: Verdicts::default(),
             attached: Mutex::new(HashMap::new()),
@@ -256,7 +258,7 @@ async fn new_session(
         .await
         .map_err(rpc_error)?;
     let options = config_options::options(
-        &bridge.cfg,
+        &bridge.agents,
         &created.session.agent,
         &created.session.overrides,
     );
@@ -290,7 +292,7 @@ async fn open(
         .await
         .map_err(rpc_error)?;
     let options = config_options::options(
-        &bridge.cfg,
+        &bridge.agents,
         &loaded.session.agent,
         &loaded.session.overrides,
     );
@@ -321,7 +323,7 @@ async fn open(
 }
 
 /// `session/list`: every session of the daemon, newest first, those of `cwd` only
-/// when it is given (filtered here, page by page).
+/// when it is given (the daemon's `cwd` filter).
 async fn list(
     bridge: &Bridge,
     req: ListSessionsRequest,
@@ -332,6 +334,7 @@ async fn list(
         .list_sessions(ListParams {
             owner: Some("any".to_owned()),
             cursor: req.cursor.clone(),
+            cwd,
             ..Default::default()
         })
         .await
@@ -340,7 +343,6 @@ async fn list(
         .sessions
         .into_iter()
         .filter(|s| !s.status.is_terminal())
-        .filter(|s| cwd.is_none() || s.cwd == cwd)
         .map(|s| {
             let mut info = AcpSessionInfo::new(
                 AcpSessionId::new(s.session_id.as_str()),
