@@ -753,7 +753,16 @@ fn new_load_and_session_result() {
 
 #[test]
 fn list_params_and_result() {
-    let keys = ["owner", "mode", "live", "status", "limit", "cursor"];
+    let keys = [
+        "owner",
+        "mode",
+        "live",
+        "status",
+        "limit",
+        "cursor",
+        "cwd",
+        "title_contains",
+    ];
     let p = ListParams {
         owner: Some("me".into()),
         mode: Some(Mode::Code),
@@ -761,6 +770,8 @@ fn list_params_and_result() {
         status: Some(SessionStatus::Expired),
         limit: Some(10),
         cursor: Some("c".into()),
+        cwd: Some("/w".into()),
+        title_contains: Some("fix".into()),
     };
     let v = roundtrip(&p, &keys);
     assert_eq!(v["status"], "expired");
