@@ -366,6 +366,21 @@ pub async fn new_session(c: &Client, agent: &str) -> sessiond_protocol::SessionI
     .session_id
 }
 
+/// `session/prompt` params for `text`, interrupting the running turn or not.
+pub fn prompt_params(
+    id: &sessiond_protocol::SessionId,
+    text: &str,
+    interrupt: bool,
+) -> sessiond_protocol::params::PromptParams {
+    sessiond_protocol::params::PromptParams {
+        session_id: id.clone(),
+        text: text.into(),
+        attachments: None,
+        interrupt: Some(interrupt),
+        wait: None,
+    }
+}
+
 /// Reads one HTTP/1.1 request with a `Content-Length` body from a stream a test
 /// server accepted; returns its head and its body, or `None` when the peer closed.
 pub async fn read_http_request<S>(sock: &mut S) -> Option<(String, Vec<u8>)>

@@ -4,35 +4,12 @@
 //! close and load, a TTL that overflows, a reply lost at a crash, prompts accepted
 //! during a shutdown's grace, and dropped queued turns missing from the cancel counts.
 
-use sessiond_client::Client;
-use sessiond_protocol::params::{NewSessionParams, PromptParams};
-use sessiond_protocol::{codes, CancelCause, Event, SessionId, SessionStatus, StopReason};
-use sessiond_tests::{wait_for, Daemon};
+use sessiond_protocol::params::NewSessionParams;
+use sessiond_protocol::{codes, CancelCause, Event, SessionStatus, StopReason};
+use sessiond_tests::{new_session, prompt_params, wait_for, Daemon};
 
 const AGENTS: &str = "max_queued_turns = 2\n\
 [agents.slow]\nkind = \"echo\"\nchunk_chars = 1\nchunk_delay_ms = 20\n";
-
-async fn new_with(c: &Client, agent: &str) -> SessionId {
-    c.new_session(NewSessionParams {
-        agent: Some(agent.into()),
-        keep_siblings: Some(true),
-        ..Default::default()
-    })
-    .await
-    .unwrap()
-    .session
-    .session_id
-}
-
-fn prompt(id: &SessionId, text: &str, interrupt: bool) -> PromptParams {
-    PromptParams {
-        session_id: id.clone(),
-        text: text.into(),
-        attachments: None,
-        interrupt: Some(interrupt),
-        wait: None,
-    }
-}
 
 #[tokio::test]
 async fn a_kill_racing_a_loading_prompt_is_never_undone() {
@@ -40,7 +17,7 @@ async fn a_kill_racing_a_loading_prompt_is_never_undone() {
     let c = d.client().await;
     let admin = d.client().await;
     for i in 0..40 {
-        let id = new_with(&c, "echo").await;
+        let id = new_session(&c, "echo").await;
         c.close_session(&id).await.unwrap();
         let (p, k) = tokio::join!(
             c.prompt_text(&id, format!("hello {i}")),
@@ -83,7 +60,7 @@ async fn of_two_tuis_loading_an_unowned_session_exactly_one_wins() {
     let a = d.tui().await;
     let b = d.tui().await;
     for _ in 0..20 {
-        let id = new_with(&anon, "echo").await;
+        let id = new_session(&anon, "echo").await;
         anon.close_session(&id).await.unwrap();
         let (ra, rb) = tokio::join!(
             a.load_session(&id, false, true),
@@ -107,7 +84,7 @@ async fn a_refused_prompt_does_not_load_the_session() {
     let d = Daemon::start().await;
     let owner = d.tui().await;
     let other = d.tui().await;
-    let id = new_with(&owner, "echo").await;
+    let id = new_session(&owner, "echo").await;
     owner.close_session(&id).await.unwrap();
     let e = other.prompt_text(&id, "not mine").await.unwrap_err();
     assert_eq!(e.code(), Some(codes::SESSION_NOT_OWNED));
@@ -120,12 +97,12 @@ async fn a_refused_prompt_does_not_load_the_session() {
 async fn interrupting_prompts_respect_the_queue_cap() {
     let d = Daemon::start_with(AGENTS).await;
     let c = d.client().await;
-    let id = new_with(&c, "slow").await;
+    let id = new_session(&c, "slow").await;
     let long = "x".repeat(2000);
-    c.prompt(prompt(&id, &long, false)).await.unwrap();
+    c.prompt(prompt_params(&id, &long, false)).await.unwrap();
     // A burst of interrupting prompts arrives before the runner can start the
     // next turn: the cap holds for them too.
-    let burst = (0..20).map(|_| c.prompt(prompt(&id, &long, true)));
+    let burst = (0..20).map(|_| c.prompt(prompt_params(&id, &long, true)));
     let results = futures::future::join_all(burst).await;
     let busy = results
         .iter()
@@ -145,7 +122,7 @@ async fn interrupting_prompts_respect_the_queue_cap() {
 async fn seqs_go_up_by_one_across_close_and_load() {
     let d = Daemon::start().await;
     let c = d.tui().await;
-    let id = new_with(&c, "echo").await;
+    let id = new_session(&c, "echo").await;
     let mut last = c.get_session(&id).await.map(|_| 0u64).unwrap();
     for i in 0..30 {
         c.prompt_wait(&id, format!("p{i}")).await.unwrap();
@@ -196,7 +173,7 @@ async fn a_huge_ttl_is_refused_and_a_huge_default_never_panics() {
     assert_eq!(e.code(), Some(codes::INVALID_PARAMS));
     // The configured default is far in the future: the sweeper keeps running and the
     // session keeps answering (a panic would leave these calls unanswered).
-    let id = new_with(&c, "echo").await;
+    let id = new_session(&c, "echo").await;
     for i in 0..3 {
         c.prompt_wait(&id, format!("still here {i}")).await.unwrap();
         c.close_session(&id).await.unwrap();
@@ -209,9 +186,9 @@ async fn a_huge_ttl_is_refused_and_a_huge_default_never_panics() {
 async fn a_turn_running_at_a_crash_keeps_its_streamed_reply() {
     let d = Daemon::start_with(AGENTS).await;
     let c = d.client().await;
-    let id = new_with(&c, "slow").await;
+    let id = new_session(&c, "slow").await;
     let text = "abcdefghij".repeat(200);
-    c.prompt(prompt(&id, &text, false)).await.unwrap();
+    c.prompt(prompt_params(&id, &text, false)).await.unwrap();
     let db = d.dirs.data_dir().join("sessiond.db");
     // Wait until some of the reply is stored (read from the database itself).
     let stored = wait_for("a stored partial reply", || {
@@ -257,8 +234,8 @@ async fn a_turn_running_at_a_crash_keeps_its_streamed_reply() {
 async fn prompts_during_a_shutdown_grace_are_refused() {
     let d = Daemon::start_with(AGENTS).await;
     let c = d.client().await;
-    let id = new_with(&c, "slow").await;
-    c.prompt(prompt(&id, &"x".repeat(400), false))
+    let id = new_session(&c, "slow").await;
+    c.prompt(prompt_params(&id, &"x".repeat(400), false))
         .await
         .unwrap();
     c.admin_shutdown(Some(30)).await.unwrap();
@@ -271,11 +248,11 @@ async fn queued_turns_dropped_by_close_and_kill_are_counted_by_cause() {
     let d = Daemon::start_with(AGENTS).await;
     let c = d.client().await;
     let long = "x".repeat(2000);
-    let a = new_with(&c, "slow").await;
-    let b = new_with(&c, "slow").await;
+    let a = new_session(&c, "slow").await;
+    let b = new_session(&c, "slow").await;
     for id in [&a, &b] {
         for _ in 0..3 {
-            c.prompt(prompt(id, &long, false)).await.unwrap();
+            c.prompt(prompt_params(id, &long, false)).await.unwrap();
         }
         wait_for("a running turn", || async {
             c.get_session(id).await.unwrap().turn.map(|_| ())

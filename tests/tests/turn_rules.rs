@@ -3,41 +3,18 @@
 
 use base64::Engine;
 use serde_json::json;
-use sessiond_client::Client;
 use sessiond_protocol::params::{NewSessionParams, OverridesPatch, PromptParams, PromptResult};
-use sessiond_protocol::{codes, CancelCause, Event, Patch, SessionId, SessionStatus, StopReason};
-use sessiond_tests::{wait_for, Daemon};
+use sessiond_protocol::{codes, CancelCause, Event, Patch, SessionStatus, StopReason};
+use sessiond_tests::{new_session, prompt_params, wait_for, Daemon};
 
 const AGENTS: &str = "[agents.slow]\nkind = \"echo\"\nchunk_chars = 1\nchunk_delay_ms = 20\n\
 [agents.one]\nkind = \"echo\"\nchunk_chars = 1\n";
-
-async fn new_with(c: &Client, agent: &str) -> SessionId {
-    c.new_session(NewSessionParams {
-        agent: Some(agent.into()),
-        keep_siblings: Some(true),
-        ..Default::default()
-    })
-    .await
-    .unwrap()
-    .session
-    .session_id
-}
-
-fn prompt(id: &SessionId, text: &str, interrupt: bool) -> PromptParams {
-    PromptParams {
-        session_id: id.clone(),
-        text: text.into(),
-        attachments: None,
-        interrupt: Some(interrupt),
-        wait: None,
-    }
-}
 
 #[tokio::test]
 async fn overrides_merge_validate_publish_and_apply_to_the_next_turn() {
     let d = Daemon::start_with(AGENTS).await;
     let c = d.tui().await;
-    let id = new_with(&c, "echo").await;
+    let id = new_session(&c, "echo").await;
     let mut events = c.subscribe(&id, None).await.unwrap();
     let o = c
         .configure(
@@ -128,8 +105,8 @@ mod jsonrpsee {
 async fn uploads_are_content_addressed_and_attachments_are_checked() {
     let d = Daemon::start_with("max_upload_bytes = 1000\n").await;
     let c = d.tui().await;
-    let id = new_with(&c, "echo").await;
-    let other = new_with(&c, "echo").await;
+    let id = new_session(&c, "echo").await;
+    let other = new_session(&c, "echo").await;
     let mut events = c.subscribe(&id, None).await.unwrap();
     let e1 = c
         .upload_bytes(&id, "notes.txt", Some("text/plain".into()), b"hello bytes")
@@ -243,7 +220,7 @@ async fn a_legal_upload_at_the_limit_is_not_cut_off_by_the_transport() {
     // 12 MiB limit: above jsonrpsee's default 10 MiB request size once base64-encoded.
     let d = Daemon::start_with("max_upload_bytes = 12582912\n").await;
     let c = d.tui().await;
-    let id = new_with(&c, "echo").await;
+    let id = new_session(&c, "echo").await;
     let data = vec![b'z'; 12 * 1024 * 1024];
     let e = c.upload_bytes(&id, "big.bin", None, &data).await.unwrap();
     assert_eq!(e.size_bytes, data.len() as u64);
@@ -253,7 +230,7 @@ async fn a_legal_upload_at_the_limit_is_not_cut_off_by_the_transport() {
 async fn turns_queue_in_order_up_to_the_limit() {
     let d = Daemon::start_with(&format!("max_queued_turns = 2\n{AGENTS}")).await;
     let c = d.tui().await;
-    let id = new_with(&c, "slow").await;
+    let id = new_session(&c, "slow").await;
     let mut events = c.subscribe(&id, None).await.unwrap();
     let t1 = c.prompt_text(&id, "first turn").await.unwrap();
     let t2 = c.prompt_text(&id, "second").await.unwrap();
@@ -295,11 +272,11 @@ async fn turns_queue_in_order_up_to_the_limit() {
 async fn interrupt_supersedes_the_running_turn() {
     let d = Daemon::start_with(AGENTS).await;
     let c = d.tui().await;
-    let id = new_with(&c, "slow").await;
+    let id = new_session(&c, "slow").await;
     let mut events = c.subscribe(&id, None).await.unwrap();
     let t1 = c.prompt_text(&id, "x".repeat(1000)).await.unwrap();
     let _queued = c.prompt_text(&id, "queued").await.unwrap();
-    let r = c.prompt(prompt(&id, "urgent", true)).await.unwrap();
+    let r = c.prompt(prompt_params(&id, "urgent", true)).await.unwrap();
     let PromptResult::Accepted(t2) = r else {
         panic!()
     };
@@ -325,7 +302,7 @@ async fn interrupt_supersedes_the_running_turn() {
 async fn max_turn_secs_ends_a_slow_turn_with_cause_timeout() {
     let d = Daemon::start_with(&format!("max_turn_secs = 1\n{AGENTS}")).await;
     let c = d.tui().await;
-    let id = new_with(&c, "slow").await;
+    let id = new_session(&c, "slow").await;
     let v = c.prompt_wait(&id, &"t".repeat(5000)).await.unwrap();
     assert_eq!(v.stop_reason, StopReason::Cancelled);
     assert_eq!(v.cancel_cause, Some(CancelCause::Timeout));
@@ -337,8 +314,8 @@ async fn max_turn_secs_ends_a_slow_turn_with_cause_timeout() {
 async fn live_session_limit() {
     let d = Daemon::start_with("max_live_sessions = 2\n").await;
     let c = d.tui().await;
-    let a = new_with(&c, "echo").await;
-    new_with(&c, "echo").await;
+    let a = new_session(&c, "echo").await;
+    new_session(&c, "echo").await;
     let err = c
         .new_session(NewSessionParams {
             keep_siblings: Some(true),
@@ -349,7 +326,7 @@ async fn live_session_limit() {
     assert_eq!(err.code(), Some(codes::SESSION_LIMIT_REACHED));
     // Closing one frees a slot; eviction also frees slots for the new session.
     c.close_session(&a).await.unwrap();
-    new_with(&c, "echo").await;
+    new_session(&c, "echo").await;
     let r = c.new_session(NewSessionParams::default()).await.unwrap();
     assert_eq!(r.evicted.len(), 2);
     assert_eq!(c.status().await.unwrap().sessions_live, 1);
