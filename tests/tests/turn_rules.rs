@@ -347,20 +347,13 @@ async fn idle_sessions_expire_after_their_ttl() {
     let id = r.session.session_id;
     c.prompt_wait(&id, "before expiry").await.unwrap();
     let mut events = c.subscribe(&id, None).await.unwrap();
-    let started = std::time::Instant::now();
+    // A live session expires only through the sweeper (reads do not expire live
+    // sessions), so reaching `expired` here shows the sweeper ran; no timing is asserted.
     let info = wait_for("expiry", || async {
         let s = c.get_session(&id).await.unwrap();
         (s.status == SessionStatus::Expired).then_some(s)
     })
     .await;
-    // The deadline is 1 s after the last activity and the sweeper runs every 500 ms,
-    // so this takes about 1 s; the bound is loose because tests share a busy machine
-    // (wait_for alone would accept up to 20 s).
-    assert!(
-        started.elapsed() < std::time::Duration::from_secs(10),
-        "{:?}",
-        started.elapsed()
-    );
     assert!(!info.live);
     let ev = events.next_event().await.unwrap().unwrap();
     assert!(matches!(
