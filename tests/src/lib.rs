@@ -61,6 +61,11 @@ impl Dirs {
         self.path().join("data/sessiond")
     }
 
+    /// The daemon's SQLite database file.
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir().join("sessiond.db")
+    }
+
     pub fn config_path(&self) -> PathBuf {
         self.path().join("config.toml")
     }
@@ -364,6 +369,15 @@ pub async fn new_session(c: &Client, agent: &str) -> sessiond_protocol::SessionI
     .expect("session/new")
     .session
     .session_id
+}
+
+/// How many sessions are stored (`admin/sessions`, first page).
+pub async fn admin_count(c: &Client) -> usize {
+    c.admin_sessions(sessiond_protocol::params::ListParams::default())
+        .await
+        .expect("admin/sessions")
+        .sessions
+        .len()
 }
 
 /// `session/prompt` params for `text`, interrupting the running turn or not.

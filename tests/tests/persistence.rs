@@ -2,7 +2,7 @@
 //! `kill -9`; a `kill -9` loop with writes in flight from several clients loses
 //! nothing acknowledged and half-applies nothing; a turn running at `kill -9` becomes
 //! `failed` and its seqs are never handed out again; a killed session stays killed;
-//! a version 1 database is migrated; retention prunes only what it should.
+//! a version 1 database is migrated (retention is in retention.rs).
 
 use sessiond_client::Client;
 use sessiond_protocol::params::{ListParams, NewSessionParams, OverridesPatch};
@@ -17,10 +17,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const SLOW: &str = "[agents.slow]\nkind = \"echo\"\nchunk_chars = 1\nchunk_delay_ms = 2\n";
-
-fn db_path(dirs: &Dirs) -> std::path::PathBuf {
-    dirs.data_dir().join("sessiond.db")
-}
 
 /// What a client can read back about a session; `live`-related fields cleared.
 #[derive(Debug, PartialEq)]
@@ -84,14 +80,6 @@ async fn replay_until(
             return out;
         }
     }
-}
-
-async fn count(c: &Client) -> usize {
-    c.admin_sessions(ListParams::default())
-        .await
-        .unwrap()
-        .sessions
-        .len()
 }
 
 fn is_turn_complete(e: &EventEnvelope, turn: &TurnId) -> bool {
@@ -370,7 +358,7 @@ async fn kill_9_loop(config: &str) {
     assert!(!turns.is_empty());
     let st = d.sigterm();
     assert!(st.success());
-    let db = rusqlite::Connection::open(db_path(&d.dirs)).unwrap();
+    let db = rusqlite::Connection::open(d.dirs.db_path()).unwrap();
     let ok: String = db
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
@@ -500,7 +488,7 @@ async fn a_version_1_database_is_migrated_and_fully_readable() {
     }
     std::fs::write(uploads.join(HASH), b"fixture upload\n").unwrap();
     {
-        let db = rusqlite::Connection::open(db_path(&dirs)).unwrap();
+        let db = rusqlite::Connection::open(dirs.db_path()).unwrap();
         db.execute_batch(include_str!("../fixtures/schema_v1.sql"))
             .unwrap();
         let v: i64 = db
@@ -587,7 +575,7 @@ async fn a_version_1_database_is_migrated_and_fully_readable() {
 
     let mut d = d;
     assert!(d.sigterm().success());
-    let db = rusqlite::Connection::open(db_path(&d.dirs)).unwrap();
+    let db = rusqlite::Connection::open(d.dirs.db_path()).unwrap();
     let version: i64 = db
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
@@ -608,115 +596,6 @@ async fn a_version_1_database_is_migrated_and_fully_readable() {
         )
         .unwrap();
     assert_eq!(old_turns, 3);
-}
-
-#[tokio::test]
-async fn retention_by_count_prunes_the_oldest_unloaded_sessions_never_a_live_one() {
-    let d = Daemon::start_with("[retention]\nmax_sessions = 3\n").await;
-    let c = d.client().await;
-    let mut ids = Vec::new();
-    for i in 0..5 {
-        let s = c
-            .new_session(NewSessionParams {
-                title: Some(format!("s{i}")),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .session;
-        ids.push(s.session_id);
-    }
-    // Unload three, oldest first: two of them are over the limit and go.
-    for id in &ids[1..4] {
-        c.close_session(id).await.unwrap();
-    }
-    wait_for("retention to prune down to three", || async {
-        (count(&c).await == 3).then_some(())
-    })
-    .await;
-    for (i, id) in ids.iter().enumerate() {
-        let r = c.get_session(id).await;
-        match i {
-            1 | 2 => assert_eq!(
-                r.unwrap_err().code(),
-                Some(codes::SESSION_NOT_FOUND),
-                "s{i}"
-            ),
-            3 => assert!(!r.unwrap().live, "s3 kept: within the limit"),
-            _ => assert!(r.unwrap().live, "live s{i} kept"),
-        }
-    }
-}
-
-#[tokio::test]
-async fn retention_by_age_prunes_old_unloaded_sessions_and_their_unshared_uploads() {
-    let d = Daemon::start_with("[retention]\nmax_age_days = 30\n").await;
-    let c = d.client().await;
-    let new = |t: &str| NewSessionParams {
-        title: Some(t.into()),
-        ..Default::default()
-    };
-    let old = c.new_session(new("old")).await.unwrap().session.session_id;
-    let recent = c
-        .new_session(new("recent"))
-        .await
-        .unwrap()
-        .session
-        .session_id;
-    let killed = c
-        .new_session(new("killed"))
-        .await
-        .unwrap()
-        .session
-        .session_id;
-    let shared = c
-        .upload_bytes(&old, "s", None, b"shared bytes")
-        .await
-        .unwrap();
-    c.upload_bytes(&recent, "s", None, b"shared bytes")
-        .await
-        .unwrap();
-    let own = c.upload_bytes(&old, "o", None, b"only old").await.unwrap();
-    c.admin_kill(&killed).await.unwrap();
-    drop(c);
-    let mut d = d;
-    assert!(d.sigterm().success());
-    {
-        let db = rusqlite::Connection::open(db_path(&d.dirs)).unwrap();
-        for id in [&old, &killed] {
-            db.execute(
-                "UPDATE sessions SET updated_at = '2020-01-01T00:00:00.000000Z' WHERE id = ?1",
-                [id.as_str()],
-            )
-            .unwrap();
-        }
-    }
-    let dirs = std::mem::take(&mut d.dirs);
-    drop(d);
-    let d = Daemon::start_in(dirs).await.unwrap();
-    let c = d.client().await;
-    wait_for("the start-up pass", || async {
-        (count(&c).await == 1).then_some(())
-    })
-    .await;
-    for id in [&old, &killed] {
-        let err = c.get_session(id).await.unwrap_err();
-        assert_eq!(err.code(), Some(codes::SESSION_NOT_FOUND));
-    }
-    assert_eq!(
-        c.get_session(&recent).await.unwrap().title.as_deref(),
-        Some("recent")
-    );
-    assert_eq!(c.uploads(&recent).await.unwrap().uploads.len(), 1);
-    assert!(
-        std::path::Path::new(&shared.workspace_path).exists(),
-        "a file another session references stays"
-    );
-    wait_for("the unreferenced upload to be removed", || {
-        let gone = !std::path::Path::new(&own.workspace_path).exists();
-        async move { gone.then_some(()) }
-    })
-    .await;
 }
 
 #[tokio::test]
