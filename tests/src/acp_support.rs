@@ -4,11 +4,9 @@
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-/// The test agent binary, next to the test executables.
+/// The test agent binary, beside the daemon under test.
 pub fn test_agent() -> PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    let dir = exe.parent().and_then(Path::parent).expect("target dir");
-    let bin = dir.join("acp-test-agent");
+    let bin = crate::binaries_dir().join("acp-test-agent");
     assert!(
         bin.exists(),
         "{} not found: build it first (`cargo build -p sessiond-tests --bin acp-test-agent`)",

@@ -23,16 +23,30 @@ pub fn binary() -> PathBuf {
     if let Some(p) = std::env::var_os("SESSIOND_BIN") {
         return PathBuf::from(p);
     }
-    let exe = std::env::current_exe().expect("current exe");
-    // target/<profile>/deps/<test> -> target/<profile>/sessiond
-    let dir = exe.parent().and_then(Path::parent).expect("target dir");
-    let bin = dir.join("sessiond");
+    let bin = binaries_dir().join("sessiond");
     assert!(
         bin.exists(),
         "{} not found: build it first (`cargo build -p sessiond` or `make test`)",
         bin.display()
     );
     bin
+}
+
+/// Where the workspace's binaries are: beside `$SESSIOND_BIN` when it is set (a build
+/// whose intermediate files live elsewhere, `build.build-dir`), else the profile
+/// directory above the test executable (`target/<profile>/deps/<test>`).
+pub fn binaries_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("SESSIOND_BIN")
+        .map(PathBuf::from)
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+    {
+        return dir;
+    }
+    let exe = std::env::current_exe().expect("current exe");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_path_buf()
 }
 
 /// A directory tree for one daemon: runtime dir, data dir, config.
