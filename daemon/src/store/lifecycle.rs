@@ -392,27 +392,6 @@ impl Store {
             .store(true, std::sync::atomic::Ordering::Release);
     }
 
-    /// Graceful stop: every running turn ends with cause `shutdown`, every verdict is
-    /// persisted, every subscription is closed.
-    pub async fn shutdown(self: &Arc<Self>) {
-        self.drain();
-        self.shutting_down
-            .store(true, std::sync::atomic::Ordering::Release);
-        let ids: Vec<SessionId> = self.sessions.iter().map(|e| e.key().clone()).collect();
-        let all = ids.into_iter().map(|id| {
-            let store = self.clone();
-            async move {
-                let _gate = store.gate(&id).await;
-                if store.sessions.contains_key(&id) {
-                    if let Err(e) = store.retire(&id, Retire::Shutdown, None).await {
-                        tracing::warn!(session_id = %id, error = %e, "cannot stop a session cleanly");
-                    }
-                }
-            }
-        });
-        futures::future::join_all(all).await;
-    }
-
     /// Ownership check for a change to a session that is not live.
     pub(crate) async fn check_owner(
         &self,

@@ -20,6 +20,7 @@ mod rename;
 pub mod residency;
 pub mod retention;
 mod retire;
+mod shutdown;
 pub mod session_fsm;
 pub mod stats;
 pub mod step;

@@ -71,6 +71,35 @@ impl<T> Step<T> {
         self.undo = Some(Box::new(f));
         self
     }
+
+    /// This step followed by `next` (run on the same entry under the same lock):
+    /// their writes, events and cancels in order; durable if either is; undone
+    /// `next` first, then this one.
+    pub fn then<U>(self, next: Step<U>) -> Step<U> {
+        let mut ops = self.ops;
+        ops.extend(next.ops);
+        let mut events = self.events;
+        events.extend(next.events);
+        let mut cancels = self.cancels;
+        cancels.extend(next.cancels);
+        let undo: Option<Undo> = match (self.undo, next.undo) {
+            (None, None) => None,
+            (Some(u), None) | (None, Some(u)) => Some(u),
+            (Some(first), Some(second)) => Some(Box::new(move |e: &mut Entry| {
+                let mut evs = second(e);
+                evs.extend(first(e));
+                evs
+            })),
+        };
+        Step {
+            value: next.value,
+            ops,
+            durable: self.durable || next.durable,
+            events,
+            cancels,
+            undo,
+        }
+    }
 }
 
 /// A queued step's commit, with what to do if it fails.
@@ -114,6 +143,37 @@ impl Store {
         }
         let undo = step.undo.map(|u| (id.clone(), e.incarnation, u));
         Ok((step.value, Pending { commit, undo }))
+    }
+
+    /// As [`Store::step`] for one of many sessions changed together (the graceful
+    /// stop): the transition's writes are appended to `batch`, which the caller
+    /// commits in one transaction for all of them, instead of being queued on their
+    /// own; they are not undone if that commit fails. Only for transitions whose
+    /// writes no later step of the same session must follow in commit order.
+    pub(crate) fn step_into<T>(
+        &self,
+        id: &SessionId,
+        transition: impl FnOnce(&mut Entry) -> Result<Step<T>, StoreError>,
+        batch: &mut Vec<Op>,
+    ) -> Result<T, StoreError> {
+        let mut e = self
+            .sessions
+            .get_mut(id)
+            .ok_or_else(|| StoreError::NotFound(id.clone()))?;
+        let step = transition(&mut e)?;
+        for cause in &step.cancels {
+            self.stats.count_cancel(*cause);
+        }
+        batch.extend(step.ops);
+        if !step.events.is_empty() {
+            let envs: Vec<_> = step
+                .events
+                .into_iter()
+                .filter_map(|ev| e.hub.publish(ev))
+                .collect();
+            e.published(&envs);
+        }
+        Ok(step.value)
     }
 
     /// Waits for a step's commit; on failure undoes the step (if the same residency
