@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -21,10 +22,20 @@ def free_port():
 
 
 def wait_exit(proc, timeout=120.0):
-    """Seconds until `proc` exits."""
+    """Seconds until `proc` exits, to the wakeup: a blocking wait (Popen.wait with a
+    timeout polls with sleeps of up to 50 ms, which rounds a stop up by tens of ms);
+    a process still running after `timeout` is killed and counts as a failure."""
     t = time.perf_counter()
-    proc.wait(timeout=timeout)
-    return time.perf_counter() - t
+    timer = threading.Timer(timeout, proc.kill)
+    timer.start()
+    try:
+        proc.wait()
+    finally:
+        timer.cancel()
+    took = time.perf_counter() - t
+    if took >= timeout:
+        raise RuntimeError("did not exit within %.0f s" % timeout)
+    return took
 
 
 def retry_until(fn, deadline_s=120.0):

@@ -7,7 +7,7 @@
 
 use super::session_fsm::Retire;
 use super::turn_fsm::Dropped;
-use super::Store;
+use super::{Entry, Store};
 use crate::events::EventHub;
 use crate::persist::Op;
 use sessiond_protocol::{CancelCause, Event, SessionId};
@@ -39,7 +39,10 @@ impl Store {
             .store(true, std::sync::atomic::Ordering::Release);
         let started = Instant::now();
         let ids: Vec<SessionId> = self.sessions.iter().map(|e| e.key().clone()).collect();
-        let mut taken = Vec::with_capacity(ids.len());
+        let mut idle = Vec::with_capacity(ids.len());
+        let mut waiting = Vec::new();
+        let mut releases = Vec::with_capacity(ids.len());
+        let mut unloaded = Vec::with_capacity(ids.len());
         let mut contested = Vec::new();
         let mut verdicts = Vec::new();
         let mut dropped: Vec<(Arc<EventHub>, Vec<Dropped>)> = Vec::new();
@@ -66,18 +69,27 @@ impl Store {
                 },
                 &mut verdicts,
             );
-            match step {
-                Ok((incarnation, busy, gone)) => {
-                    runners.extend(busy);
-                    dropped.extend(gone);
-                    taken.push(Taken {
-                        _gate: gate,
-                        id,
-                        incarnation,
-                    });
+            let (incarnation, busy, gone) = match step {
+                Ok(v) => v,
+                // Gone or already being taken away meanwhile: the pass below sees it.
+                Err(e) => {
+                    tracing::debug!(session_id = %id, error = %e, "not stopped in the batch");
+                    continue;
                 }
-                // Gone or already being taken away meanwhile: nothing to stop here.
-                Err(e) => tracing::debug!(session_id = %id, error = %e, "not stopped in the batch"),
+            };
+            let t = Taken {
+                _gate: gate,
+                id,
+                incarnation,
+            };
+            if busy.is_none() && gone.is_none() {
+                // Nothing to wait for: unloaded in the same pass.
+                self.unload_stopped(&t, &mut releases, &mut unloaded);
+                idle.push(t);
+            } else {
+                runners.extend(busy);
+                dropped.extend(gone);
+                waiting.push(t);
             }
         }
         let cancelled = started.elapsed();
@@ -109,44 +121,35 @@ impl Store {
             tracing::warn!("turns did not stop within {RUNNERS_STOP:?} of their cancel");
         }
         let waited = started.elapsed();
-        // Unload: the hubs close quietly (a stop does not close the sessions), no
-        // event can be published after, so each hub's last seq is final.
-        let mut releases = Vec::with_capacity(taken.len());
-        let mut unloaded = Vec::with_capacity(taken.len());
-        for t in &taken {
-            let Some((_, e)) = self
-                .sessions
-                .remove_if(&t.id, |_, e| e.incarnation == t.incarnation)
-            else {
-                continue;
-            };
-            self.unindex_owner(e.rec.owner.as_ref(), &t.id);
-            self.release_live_slot();
-            self.agents.release(&t.id);
-            e.hub.close_quietly();
-            e.writer.flush();
-            releases.push(Op::ReleaseSeq {
-                session_id: t.id.clone(),
-                last: e.hub.last_seq(),
-                held: None,
-            });
-            unloaded.push(e);
+        for t in &waiting {
+            self.unload_stopped(t, &mut releases, &mut unloaded);
         }
         // Queued after every event the hubs wrote (the writer commits in order).
         let count = releases.len();
-        if let Err(e) = self.db.write(releases).await {
-            tracing::error!(error = %e, "cannot release the seq reservations of stopped sessions");
+        if count > 0 {
+            if let Err(e) = self.db.write(releases).await {
+                tracing::error!(error = %e, "cannot release the seq reservations of stopped sessions");
+            }
         }
         let committed = started.elapsed();
-        drop(taken);
-        drop(unloaded);
         tracing::info!(
             sessions = count,
             cancel_ms = cancelled.as_millis() as u64,
             runners_ms = (waited - cancelled).as_millis() as u64,
-            commit_ms = (committed - waited).as_millis() as u64,
+            unload_commit_ms = (committed - waited).as_millis() as u64,
             "live sessions stopped"
         );
+        drop(idle);
+        drop(waiting);
+        // The entries' memory is freed off the stop's path (the process is ending).
+        if !unloaded.is_empty() {
+            let freed = std::thread::Builder::new()
+                .name("sessiond-free".into())
+                .spawn(move || drop(unloaded));
+            if let Err(e) = freed {
+                tracing::debug!(error = %e, "freeing stopped sessions inline");
+            }
+        }
         // Sessions whose residency was changing, or that were loaded meanwhile.
         let rest: std::collections::HashSet<SessionId> = contested
             .into_iter()
@@ -164,5 +167,29 @@ impl Store {
             }
         });
         futures::future::join_all(all).await;
+    }
+
+    /// Unloads a session the batched stop took (its runner has stopped or the wait
+    /// for it ended): the hub closes quietly (a stop does not close the session) and
+    /// publishes nothing after, so its last seq is final and the reservation is
+    /// given back up to it, in the stop's one transaction.
+    fn unload_stopped(&self, t: &Taken<'_>, releases: &mut Vec<Op>, unloaded: &mut Vec<Entry>) {
+        let Some((_, e)) = self
+            .sessions
+            .remove_if(&t.id, |_, e| e.incarnation == t.incarnation)
+        else {
+            return;
+        };
+        self.unindex_owner(e.rec.owner.as_ref(), &t.id);
+        self.release_live_slot();
+        self.agents.release(&t.id);
+        e.hub.close_quietly();
+        e.writer.flush();
+        releases.push(Op::ReleaseSeq {
+            session_id: t.id.clone(),
+            last: e.hub.last_seq(),
+            held: None,
+        });
+        unloaded.push(e);
     }
 }
