@@ -7,7 +7,7 @@ use sessiond_protocol::{CancelCause, Event, EventEnvelope, SessionId, StopReason
 use sessiond_tests::{new_session, prompt_params, wait_for, Daemon};
 use std::collections::HashMap;
 
-const AGENTS: &str = "[agents.slow]\nkind = \"echo\"\nchunk_chars = 1\nchunk_delay_ms = 50\n";
+const AGENTS: &str = "max_live_sessions = 1000\n[agents.slow]\nkind = \"echo\"\nchunk_chars = 1\nchunk_delay_ms = 50\n";
 /// Live sessions with nothing running (every third has finished a turn).
 const IDLE: usize = 280;
 /// Live sessions with a running turn (every other one has a turn queued behind it).
