@@ -349,3 +349,39 @@ proptest! {
         run(&ts)?;
     }
 }
+
+/// The graceful stop's step (`begin_retire` then `cancel_all`, joined with
+/// `Step::then`): the queued turn ends with one cancelled verdict (cause `shutdown`)
+/// whose write is in the step, the entry is retiring, and the joined undo puts it
+/// back as it was.
+#[test]
+fn the_stop_step_joins_retire_and_cancel() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = crate::persist::Db::open(dir.path(), dir.path()).unwrap();
+    let mut e = entry(&db);
+    e.queue.push_back(QueuedTurn {
+        turn_id: TurnId("turn_q".into()),
+        text: "queued".into(),
+        attachments: Vec::new(),
+        waiters: Vec::new(),
+    });
+    let begin = e.begin_retire(Retire::Shutdown, None).unwrap();
+    let step = begin.then(e.cancel_all(sessiond_protocol::CancelCause::Shutdown));
+    assert!(e.retiring && e.queue.is_empty());
+    assert_eq!(step.cancels, vec![sessiond_protocol::CancelCause::Shutdown]);
+    assert!(matches!(
+        &step.ops[..],
+        [crate::persist::Op::FinishTurn { turn_id, verdict }]
+            if turn_id.0 == "turn_q"
+                && verdict.stop_reason == StopReason::Cancelled
+                && verdict.cancel_cause == Some(sessiond_protocol::CancelCause::Shutdown)
+    ));
+    let (cancelled, dropped) = &step.value;
+    assert!(cancelled.is_none());
+    assert_eq!(dropped.len(), 1);
+    let undo = step
+        .undo
+        .expect("the joined step keeps begin_retire's undo");
+    undo(&mut e);
+    assert!(!e.retiring);
+}
