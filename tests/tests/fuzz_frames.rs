@@ -328,6 +328,8 @@ async fn arbitrary_websocket_messages_are_all_answered_and_nothing_panics() {
             }
         }
     }
-    ws.ok("daemon/status", json!({})).await.expect("still serving");
+    ws.ok("daemon/status", json!({}))
+        .await
+        .expect("still serving");
     assert!(!d.log().contains("panicked"), "{}", d.log());
 }

@@ -15,7 +15,9 @@ async fn daemon_and_clients() -> (Daemon, Vec<(&'static str, RawWs)>) {
     let addr = status.ws_listen.expect("ws_listen");
     let token = std::fs::read_to_string(d.dirs.data_dir().join("ws.token")).expect("token");
     let unix = RawWs::connect(&d.socket()).await.expect("unix ws");
-    let tcp = RawWs::connect_tcp(&addr, token.trim()).await.expect("tcp ws");
+    let tcp = RawWs::connect_tcp(&addr, token.trim())
+        .await
+        .expect("tcp ws");
     (d, vec![("unix", unix), ("tcp", tcp)])
 }
 
@@ -111,12 +113,18 @@ async fn a_mixed_batch_keeps_its_entries_in_one_array() {
         let items: Vec<Value> = serde_json::from_str(&text).expect("one array");
         assert_eq!(items.len(), 3, "{t}: {text}");
         assert!(text.contains("\"id\":-5.25"), "{t}: {text}");
-        assert!(items.iter().any(|r| r["id"] == 7 && r["result"].is_object()));
+        assert!(items
+            .iter()
+            .any(|r| r["id"] == 7 && r["result"].is_object()));
         assert!(items
             .iter()
             .any(|r| r["error"]["code"] == -32600 && r["id"].is_null()));
         still_works(&mut ws, t).await;
-        assert_eq!(admin_count(&admin).await, before, "{t}: a refused entry ran");
+        assert_eq!(
+            admin_count(&admin).await,
+            before,
+            "{t}: a refused entry ran"
+        );
     }
 }
 
@@ -125,7 +133,10 @@ async fn a_prompt_with_a_negative_id_is_answered_with_that_id() {
     let (_d, clients) = daemon_and_clients().await;
     for (t, mut ws) in clients {
         let created = ws
-            .ok("session/new", json!({"agent": "echo", "keep_siblings": true}))
+            .ok(
+                "session/new",
+                json!({"agent": "echo", "keep_siblings": true}),
+            )
             .await
             .expect("session/new");
         let id = &created["session"]["session_id"];

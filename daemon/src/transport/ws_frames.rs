@@ -79,6 +79,9 @@ pub fn write_frame(out: &mut Vec<u8>, opcode: u8, mask: Option<[u8; 4]>, payload
     }
 }
 
+/// Buffers grown past this for a large message are let go once it has passed.
+const KEEP: usize = 1 << 20;
+
 /// A data message being held.
 struct Held {
     /// Where its first frame starts in the buffer.
@@ -136,6 +139,13 @@ impl Inbound {
             self.ready = 0;
             self.scan = 0;
             self.filled = 0;
+            // A large message is gone: do not keep its room for the connection's life.
+            if self.buf.len() > KEEP {
+                self.buf = vec![0; 8192];
+            }
+            if self.payload.capacity() > KEEP {
+                self.payload = Vec::new();
+            }
         }
         if self.buf.len() - self.filled < 4096 {
             if self.given > 0 {
@@ -430,6 +440,10 @@ impl Outbound {
             None => self.out.append(&mut self.raw),
         }
         self.payload.clear();
+        if self.raw.capacity() > KEEP || self.payload.capacity() > KEEP {
+            self.raw = Vec::new();
+            self.payload = Vec::new();
+        }
     }
 }
 

@@ -62,17 +62,15 @@ impl Pending {
                 _ => return Rewrite::Unchanged,
             },
             Some(b'[') => {
-                let mut any = false;
+                // `changes` allocates only when an entry needs one.
                 let scanned = json_skim::array_items(msg, |r| {
-                    any |= matches!(ids::classify(&msg[r]), Class::Swap(_) | Class::Refuse)
+                    if let c @ (Class::Swap(_) | Class::Refuse) = ids::classify(&msg[r.clone()]) {
+                        changes.push((r, c));
+                    }
                 });
-                if scanned.is_none() || !any {
+                if scanned.is_none() || changes.is_empty() {
                     return Rewrite::Unchanged;
                 }
-                json_skim::array_items(msg, |r| match ids::classify(&msg[r.clone()]) {
-                    c @ (Class::Swap(_) | Class::Refuse) => changes.push((r, c)),
-                    _ => {}
-                });
             }
             _ => return Rewrite::Unchanged,
         }
