@@ -4,7 +4,8 @@
 //! replaced by a placeholder string, and the reply gets the original id back, as the
 //! client wrote it. An id of a type JSON-RPC does not allow (`true`, an object, an
 //! array) is answered here with `-32600` and `id: null`; a body that is not JSON
-//! with `-32700` and `id: null`.
+//! with `-32700` and `id: null`. [`classify`] is the rule for one entry, shared
+//! with the WebSocket path ([`super::ws_ids`]).
 
 use super::json_skim::{self, IdSpan};
 use serde_json::value::RawValue;
