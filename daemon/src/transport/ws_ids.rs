@@ -53,8 +53,12 @@ impl Pending {
 
     /// Applies the id rules to one client message.
     pub fn rewrite(&mut self, msg: &[u8]) -> Rewrite {
-        // jsonrpsee reads a message starting with `{` as one call and `[` as a batch.
+        // jsonrpsee reads a message starting with `{` as one call and `[` as a batch,
+        // looking at its first 128 bytes only (else `-32700`, and no id to restore).
         let start = json_skim::skip_ws(msg, 0);
+        if start >= 128 {
+            return Rewrite::Unchanged;
+        }
         let mut changes: Vec<(Range<usize>, Class)> = Vec::new();
         match msg.get(start) {
             Some(b'{') => match ids::classify(msg) {
@@ -230,6 +234,8 @@ mod tests {
         ] {
             assert_eq!(p.rewrite(msg.as_bytes()), Rewrite::Unchanged, "{msg}");
         }
+        let far = format!("{}{{\"id\":-1,\"method\":\"m\"}}", " ".repeat(128));
+        assert_eq!(p.rewrite(far.as_bytes()), Rewrite::Unchanged);
         assert!(p.is_empty());
     }
 
