@@ -79,6 +79,22 @@ pub fn write_frame(out: &mut Vec<u8>, opcode: u8, mask: Option<[u8; 4]>, payload
     }
 }
 
+/// XORs `data` with the 4-byte `mask` (RFC 6455 5.3), eight bytes at a time.
+pub fn unmask(data: &mut [u8], mask: [u8; 4]) {
+    let m = u64::from_ne_bytes([
+        mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3],
+    ]);
+    let mut chunks = data.chunks_exact_mut(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        c.copy_from_slice(&(u64::from_ne_bytes(w) ^ m).to_ne_bytes());
+    }
+    for (i, b) in chunks.into_remainder().iter_mut().enumerate() {
+        *b ^= mask[i % 4];
+    }
+}
+
 /// Buffers grown past this for a large message are let go once it has passed.
 const KEEP: usize = 1 << 20;
 
@@ -263,9 +279,7 @@ impl Inbound {
             let body = self.scan + h.size..self.scan + whole as usize;
             let from = self.payload.len();
             self.payload.extend_from_slice(&self.buf[body.clone()]);
-            for (i, b) in self.payload[from..].iter_mut().enumerate() {
-                *b ^= mask[i % 4];
-            }
+            unmask(&mut self.payload[from..], mask);
             self.scan = body.end;
             if h.fin {
                 self.finish(ids)?;

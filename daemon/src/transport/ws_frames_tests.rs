@@ -253,3 +253,19 @@ fn with_nothing_waiting_server_frames_pass_in_one_piece() {
     let mut o = Outbound::default();
     assert_eq!(o.step(&s, &mut Pending::default()), Step::Pass(s.len()));
 }
+
+#[test]
+fn unmasking_by_words_matches_the_byte_rule() {
+    let data: Vec<u8> = (0..=255u8).cycle().take(1000).collect();
+    let k = [0x37, 0xfa, 0x21, 0x3d];
+    for len in [0, 1, 3, 7, 8, 9, 15, 16, 17, 1000] {
+        let mut got = data[..len].to_vec();
+        unmask(&mut got, k);
+        let want: Vec<u8> = data[..len]
+            .iter()
+            .enumerate()
+            .map(|(i, b)| b ^ k[i % 4])
+            .collect();
+        assert_eq!(got, want, "{len}");
+    }
+}
