@@ -1,5 +1,5 @@
 //! A minimal WebSocket client written out by hand (RFC 6455 text frames over the
-//! daemon's Unix socket), for tests and benchmarks that need a client the SDK does
+//! daemon's Unix socket or its TCP WebSocket), for tests and benchmarks that need a client the SDK does
 //! not model: one that reads only when told to, or one that subscribes and then
 //! never reads again. jsonrpsee's client, under the SDK, reads the socket eagerly.
 
@@ -8,14 +8,18 @@ use sessiond_client::EventEnvelope;
 use std::collections::VecDeque;
 use std::path::Path;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::UnixStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpStream, UnixStream};
+
+/// The socket under a [`RawWs`].
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 /// How long a raw client waits for one message before failing.
 const WAIT: Duration = Duration::from_secs(30);
 
 pub struct RawWs {
-    stream: UnixStream,
+    stream: Box<dyn Io>,
     next_id: u64,
     /// Notifications read while waiting for a reply.
     pending: VecDeque<Value>,
@@ -23,12 +27,25 @@ pub struct RawWs {
 }
 
 impl RawWs {
-    /// Connects and runs the upgrade handshake.
+    /// Connects to the Unix socket and runs the upgrade handshake.
     pub async fn connect(socket: &Path) -> anyhow::Result<RawWs> {
-        let mut stream = UnixStream::connect(socket).await?;
-        let req = "GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n\
-                   Connection: Upgrade\r\nSec-WebSocket-Key: c2Vzc2lvbmQtcmF3LXdzIQ==\r\n\
-                   Sec-WebSocket-Version: 13\r\n\r\n";
+        let stream = UnixStream::connect(socket).await?;
+        RawWs::handshake(Box::new(stream), "localhost", "").await
+    }
+
+    /// Connects to the TCP WebSocket at `addr` with `token`.
+    pub async fn connect_tcp(addr: &str, token: &str) -> anyhow::Result<RawWs> {
+        let stream = TcpStream::connect(addr).await?;
+        let auth = format!("Authorization: Bearer {token}\r\n");
+        RawWs::handshake(Box::new(stream), addr, &auth).await
+    }
+
+    async fn handshake(mut stream: Box<dyn Io>, host: &str, extra: &str) -> anyhow::Result<RawWs> {
+        let req = format!(
+            "GET / HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n\
+             Connection: Upgrade\r\nSec-WebSocket-Key: c2Vzc2lvbmQtcmF3LXdzIQ==\r\n\
+             Sec-WebSocket-Version: 13\r\n{extra}\r\n"
+        );
         stream.write_all(req.as_bytes()).await?;
         // Read the response head byte by byte, so nothing after it is consumed.
         let mut head = Vec::new();
@@ -45,6 +62,12 @@ impl RawWs {
             pending: VecDeque::new(),
             mask_seed: 0x5eed_1234,
         })
+    }
+
+    /// Sends raw bytes (frames the caller made).
+    pub async fn send_raw(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        self.stream.write_all(bytes).await?;
+        Ok(())
     }
 
     /// Sends one text message (masked, as a client must).

@@ -1,8 +1,9 @@
-//! Arbitrary frames, JSON and not, sent to the real daemon over plain HTTP on its
-//! Unix socket: no frame makes it panic or hang, every frame that is not made only
-//! of notifications is answered with JSON-RPC objects (a request with a usable id
-//! gets that id back), notifications get `204` and nothing else. The inputs come
-//! from proptest with a fixed seed, so every run sends the same frames.
+//! Arbitrary frames, JSON and not, sent to the real daemon over plain HTTP and over
+//! WebSocket on its Unix socket: no frame makes it panic or hang, every frame that
+//! is not made only of notifications is answered with JSON-RPC objects (a request
+//! with a number or string id gets that id back), notifications get `204` (over
+//! HTTP) or nothing (over WebSocket). The inputs come from proptest with a fixed
+//! seed, so every run sends the same frames.
 
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
@@ -215,5 +216,120 @@ async fn arbitrary_frames_are_all_answered_and_nothing_panics() {
         }
     }
     d.client().await.status().await.expect("still serving");
+    assert!(!d.log().contains("panicked"), "{}", d.log());
+}
+
+/// Whether jsonrpsee takes `v` as a notification (no reply): an object without an
+/// id, with `"jsonrpc":"2.0"` and a string method.
+fn is_ws_notification(v: &Value) -> bool {
+    v.as_object().is_some_and(|o| {
+        !o.contains_key("id") && o.get("jsonrpc") == Some(&json!("2.0")) && o["method"].is_string()
+    })
+}
+
+/// Whether a WebSocket message gets a reply: anything but a notification or a
+/// non-empty batch of notifications.
+fn ws_expects_reply(frame: &str) -> bool {
+    match serde_json::from_str::<Value>(frame) {
+        Ok(Value::Array(items)) => items.is_empty() || !items.iter().all(is_ws_notification),
+        Ok(v) => !is_ws_notification(&v),
+        Err(_) => true,
+    }
+}
+
+/// `text` as masked WebSocket frames: split at `cuts` into fragments, with a ping
+/// after the first fragment when `ping`.
+fn fragmented(text: &[u8], cuts: &[usize], ping: bool) -> Vec<u8> {
+    let mut bounds: Vec<usize> = cuts.iter().map(|c| c % (text.len() + 1)).collect();
+    bounds.sort();
+    bounds.dedup();
+    bounds.retain(|&b| b > 0 && b < text.len());
+    bounds.push(text.len());
+    let mask = [0x9a, 0x01, 0x7c, 0xe3];
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, &end) in bounds.iter().enumerate() {
+        let part = &text[start..end];
+        let fin = if i + 1 == bounds.len() { 0x80 } else { 0 };
+        out.push(fin | if i == 0 { 0x1 } else { 0x0 });
+        match part.len() {
+            n if n < 126 => out.push(0x80 | n as u8),
+            n => {
+                out.push(0x80 | 126);
+                out.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+        }
+        out.extend_from_slice(&mask);
+        out.extend(part.iter().enumerate().map(|(j, b)| b ^ mask[j % 4]));
+        if i == 0 && ping && bounds.len() > 1 {
+            out.extend_from_slice(&[0x89, 0x82, 1, 2, 3, 4, b'p' ^ 1, b'g' ^ 2]);
+        }
+        start = end;
+    }
+    out
+}
+
+#[tokio::test]
+async fn arbitrary_websocket_messages_are_all_answered_and_nothing_panics() {
+    let d = Daemon::start().await;
+    let mut ws = sessiond_tests::raw_ws::RawWs::connect(&d.socket())
+        .await
+        .expect("ws");
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::deterministic_rng(RngAlgorithm::ChaCha),
+    );
+    let strategy = (
+        frame(),
+        prop::collection::vec(any::<usize>(), 0..3),
+        any::<bool>(),
+    );
+    for n in 0..400 {
+        let (bytes, cuts, ping) = strategy.new_tree(&mut runner).expect("a frame").current();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        ws.send_raw(&fragmented(text.as_bytes(), &cuts, ping))
+            .await
+            .unwrap();
+        let sentinel = format!("sentinel-{n}");
+        ws.send_text(&json!({"jsonrpc":"2.0","id":sentinel,"method":"daemon/status"}).to_string())
+            .await
+            .unwrap();
+        let expected = ws_expects_reply(&text);
+        let mut replies = Vec::new();
+        let mut sentinel_seen = false;
+        while !sentinel_seen || (expected && replies.is_empty()) {
+            let reply = ws
+                .read_json()
+                .await
+                .unwrap_or_else(|e| panic!("{e}: no reply for {text}"));
+            if reply.get("method").is_some() {
+                continue; // a subscription's notification
+            }
+            if reply["id"] == json!(sentinel) {
+                sentinel_seen = true;
+            } else {
+                replies.push(reply);
+            }
+        }
+        assert!(replies.len() <= 1, "{replies:?} for {text}");
+        let Some(reply) = replies.pop() else { continue };
+        match &reply {
+            Value::Array(items) => {
+                assert!(!items.is_empty(), "empty batch reply for {text}");
+                items.iter().for_each(|r| check_reply_object(r, &text));
+            }
+            one => check_reply_object(one, &text),
+        }
+        if let Ok(Value::Object(req)) = serde_json::from_str::<Value>(&text) {
+            if let Some(id @ (Value::String(_) | Value::Number(_))) = req.get("id") {
+                if req.get("jsonrpc") == Some(&json!("2.0")) && req.get("method").is_some() {
+                    assert_eq!(reply.get("id"), Some(id), "for {text}");
+                }
+            }
+        }
+    }
+    ws.ok("daemon/status", json!({}))
+        .await
+        .expect("still serving");
     assert!(!d.log().contains("panicked"), "{}", d.log());
 }

@@ -4,14 +4,16 @@
 //! replaced by a placeholder string, and the reply gets the original id back, as the
 //! client wrote it. An id of a type JSON-RPC does not allow (`true`, an object, an
 //! array) is answered here with `-32600` and `id: null`; a body that is not JSON
-//! with `-32700` and `id: null`.
+//! with `-32700` and `id: null`. [`classify`] is the rule for one entry, shared
+//! with the WebSocket path ([`super::ws_ids`]).
 
+use super::json_skim::{self, IdSpan};
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 
 /// Placeholders start with a NUL character, which no sane client puts in an id; a
 /// body that does anyway is left alone (its ids are passed on as they are).
-const PLACEHOLDER_PREFIX: &str = "\u{0}sessiond-id-";
+pub const PLACEHOLDER_PREFIX: &str = "\u{0}sessiond-id-";
 
 /// What to do with a request body.
 #[derive(Debug, PartialEq)]
@@ -50,7 +52,7 @@ pub fn error_reply(code: i64, message: &str) -> String {
     .to_string()
 }
 
-fn invalid_request() -> String {
+pub fn invalid_request() -> String {
     error_reply(-32600, "invalid request")
 }
 
@@ -60,7 +62,7 @@ pub fn prepare(body: &[u8]) -> Prepared {
         return Prepared::Answer(error_reply(-32700, "parse error"));
     };
     let text = top.get();
-    if text.contains(PLACEHOLDER_PREFIX_ESCAPED) {
+    if has_placeholder(text.as_bytes()) {
         return Prepared::Forward {
             body: body.to_vec(),
             ids: Ids::default(),
@@ -115,7 +117,7 @@ pub fn prepare(body: &[u8]) -> Prepared {
 }
 
 /// How the placeholder prefix looks inside JSON text.
-const PLACEHOLDER_PREFIX_ESCAPED: &str = "\\u0000sessiond-id-";
+pub const PLACEHOLDER_PREFIX_ESCAPED: &str = "\\u0000sessiond-id-";
 
 enum Entry {
     /// Pass on `text`; `request` when it has an id (a reply is due).
@@ -125,40 +127,78 @@ enum Entry {
 }
 
 fn entry(raw: &RawValue, ids: &mut Ids) -> Entry {
-    let Ok(mut obj) = serde_json::from_str::<BTreeMap<String, &RawValue>>(raw.get()) else {
+    let text = raw.get();
+    match classify(text.as_bytes()) {
         // JSON, but not an object: not a request.
-        return Entry::Refuse(invalid_request());
-    };
-    let Some(id) = obj.get("id").map(|v| v.get()) else {
-        return Entry::Keep {
-            text: raw.get().to_owned(),
+        Class::NotObject | Class::Refuse => Entry::Refuse(invalid_request()),
+        Class::Notification => Entry::Keep {
+            text: text.to_owned(),
             request: false,
-        };
-    };
-    match id.as_bytes().first() {
-        Some(b'"') | Some(b'n') => Entry::Keep {
-            text: raw.get().to_owned(),
+        },
+        Class::Plain => Entry::Keep {
+            text: text.to_owned(),
             request: true,
         },
-        Some(b'-' | b'0'..=b'9') if id.parse::<u64>().is_ok() => Entry::Keep {
-            text: raw.get().to_owned(),
-            request: true,
-        },
-        Some(b'-' | b'0'..=b'9') => {
+        Class::Swap(at) => {
             let placeholder = format!("{PLACEHOLDER_PREFIX}{}", ids.0.len());
             let quoted = serde_json::to_string(&placeholder).unwrap_or_default();
-            ids.0.push((placeholder, id.to_owned()));
-            let Ok(replacement) = RawValue::from_string(quoted) else {
-                return Entry::Refuse(invalid_request());
-            };
-            obj.insert("id".to_owned(), &replacement);
+            ids.0.push((placeholder, text[at.clone()].to_owned()));
             Entry::Keep {
-                text: serde_json::to_string(&obj).unwrap_or_default(),
+                text: format!("{}{quoted}{}", &text[..at.start], &text[at.end..]),
                 request: true,
             }
         }
-        _ => Entry::Refuse(invalid_request()),
     }
+}
+
+/// What the id rules say about one message or batch entry.
+#[derive(Debug, PartialEq)]
+pub enum Class {
+    /// Not a JSON object (or not JSON): jsonrpsee answers it, or it is refused.
+    NotObject,
+    /// No `id`: a notification, passed on as it is.
+    Notification,
+    /// An id jsonrpsee reads (a string, `null`, an integer in `0..2^64`).
+    Plain,
+    /// A number jsonrpsee cannot read, at this byte range: it travels as a
+    /// placeholder.
+    Swap(std::ops::Range<usize>),
+    /// An id of a type JSON-RPC does not allow (`true`, an object, an array), or
+    /// two ids: answered `-32600` with `id: null`.
+    Refuse,
+}
+
+/// Applies the id rules to one entry (an object's text, whitespace around it
+/// allowed). Cheap: no allocation, no parse (see [`super::json_skim`]).
+pub fn classify(entry: &[u8]) -> Class {
+    let at = match json_skim::object_id(entry) {
+        None => return Class::NotObject,
+        Some(IdSpan::Absent) => return Class::Notification,
+        Some(IdSpan::Duplicate) => return Class::Refuse,
+        Some(IdSpan::At(at)) => at,
+    };
+    let id = &entry[at.clone()];
+    match id[0] {
+        b'"' | b'n' => Class::Plain,
+        b'0'..=b'9' if is_u64(id) => Class::Plain,
+        b'-' | b'0'..=b'9' => Class::Swap(at),
+        _ => Class::Refuse,
+    }
+}
+
+/// Whether `n` is an integer literal that fits a `u64`, as jsonrpsee reads ids.
+fn is_u64(n: &[u8]) -> bool {
+    n.iter().all(u8::is_ascii_digit)
+        && (n.len() == 1 || n[0] != b'0')
+        && std::str::from_utf8(n).is_ok_and(|s| s.parse::<u64>().is_ok())
+}
+
+/// Whether `text` contains [`PLACEHOLDER_PREFIX_ESCAPED`].
+pub fn has_placeholder(text: &[u8]) -> bool {
+    let p = PLACEHOLDER_PREFIX_ESCAPED.as_bytes();
+    text.iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'\\' && text[i..].starts_with(p))
 }
 
 /// Puts the original ids back into a reply and adds the entries answered here.

@@ -157,6 +157,9 @@ pub(crate) async fn serve_connection<S, L>(
 {
     let g = guard.clone();
     let max_body = max_request_bytes(g.d.cfg.max_upload_bytes) as usize;
+    // Below hyper: WebSocket messages get the id rules of PROTOCOL.md 11.4.
+    let stream = super::ws_stream::IdStream::new(stream, max_body);
+    let upgrading = stream.upgrade_flag();
     let svc = tower::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
         if let Some(a) = &admission {
             if let Err(refusal) = a.gate.admit_request(&req) {
@@ -192,6 +195,7 @@ pub(crate) async fn serve_connection<S, L>(
             }
             .boxed();
         }
+        upgrading.store(true, std::sync::atomic::Ordering::Relaxed);
         // The WebSocket session outlives this request: keep the connection
         // accounted until it closes.
         let closed = rpc.on_session_closed();
