@@ -579,3 +579,29 @@ async fn an_agent_that_died_between_turns_is_started_again_for_the_next_one() {
     assert_eq!(verdict.content, "echo: second (prompt #2)");
     assert_eq!(logged(&state, "load").len(), 1);
 }
+
+/// A stop does not wait for an agent that ignores the cancel longer than the
+/// agent's `cancel_grace_ms`: the daemon exits, and the stubborn turn was recorded
+/// cancelled with cause `shutdown` (no crash recovery needed after the restart).
+#[tokio::test]
+async fn a_stop_with_an_agent_ignoring_cancel_still_ends_and_records_the_turn() {
+    let (mut d, _state) = start("", "").await;
+    let c = d.tui().await;
+    let id = new_acp(&c, d.dirs.path()).await;
+    let mut events = c.subscribe(&id, None).await.unwrap();
+    let turn = c.prompt_text(&id, "stubborn").await.unwrap().turn_id;
+    assert_eq!(first_chunk(&mut events, &turn).await, "not stopping");
+    let st = d.sigterm();
+    assert!(st.success(), "exit status {st}");
+    let d = d.restart().await;
+    assert!(
+        !d.log().contains("turn interrupted by the previous stop"),
+        "{}",
+        d.log()
+    );
+    let c = d.tui().await;
+    let mut events = c.subscribe(&id, Some(0)).await.unwrap();
+    let (_, verdict) = turn_events(&mut events, &turn).await;
+    assert_eq!(verdict.stop_reason, StopReason::Cancelled);
+    assert_eq!(verdict.cancel_cause, Some(CancelCause::Shutdown));
+}
