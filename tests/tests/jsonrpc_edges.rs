@@ -47,7 +47,8 @@ async fn every_numeric_id_is_answered_with_that_id_as_written() {
 #[tokio::test]
 async fn wrong_ids_and_bad_json_get_their_errors_with_a_null_id() {
     let d = Daemon::start().await;
-    for id in ["true", "false", "{}", "[1]", "{\"a\":1}"] {
+    // The last one is two ids (jsonrpsee would take the call for a notification).
+    for id in ["true", "false", "{}", "[1]", "{\"a\":1}", "1,\"id\":2"] {
         let v = d.http(&status_call(id)).await;
         assert_eq!(v["error"]["code"], -32600, "{id}: {v}");
         assert_eq!(v["id"], Value::Null, "{id}");

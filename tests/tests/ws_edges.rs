@@ -78,7 +78,8 @@ async fn an_id_of_a_wrong_type_is_refused_and_its_method_does_not_run() {
     let admin = d.client().await;
     for (t, mut ws) in clients {
         let before = admin_count(&admin).await;
-        for id in ["true", "false", "{}", "[1]", r#"{"a":-1}"#] {
+        // The last one is two ids: jsonrpsee would run it as a notification.
+        for id in ["true", "false", "{}", "[1]", r#"{"a":-1}"#, r#"1,"id":2"#] {
             ws.send_text(&new_session_call(id)).await.unwrap();
             let v = ws.read_json().await.expect("a reply");
             assert_eq!(v["error"]["code"], -32600, "{t} {id}: {v}");

@@ -238,3 +238,69 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for IdStream<S> {
         Pin::new(&mut this.inner).poll_shutdown(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::ws_frames::{header, write_frame};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    const CALL: &[u8] = br#"{"jsonrpc":"2.0","id":-1,"method":"daemon/status"}"#;
+
+    fn client_frame() -> Vec<u8> {
+        let mut f = Vec::new();
+        write_frame(&mut f, 1, Some([9, 8, 7, 6]), CALL);
+        f
+    }
+
+    /// Reads what the server side gets of `bytes` written by the client.
+    async fn through(
+        s: &mut IdStream<tokio::io::DuplexStream>,
+        client: &mut tokio::io::DuplexStream,
+        bytes: &[u8],
+    ) -> Vec<u8> {
+        client.write_all(bytes).await.unwrap();
+        let mut got = vec![0u8; 4096];
+        let n = s.read(&mut got).await.unwrap();
+        got.truncate(n);
+        got
+    }
+
+    #[tokio::test]
+    async fn only_a_101_after_an_upgrade_request_switches_to_websocket() {
+        let (a, mut client) = tokio::io::duplex(1 << 16);
+        let mut s = IdStream::new(a, 1 << 20);
+        let flag = s.upgrade_flag();
+        // A refused upgrade: the connection stays HTTP, bytes pass untouched.
+        flag.store(true, Ordering::Relaxed);
+        s.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 2\r\n\r\nno")
+            .await
+            .unwrap();
+        assert!(s.ws.is_none() && !flag.load(Ordering::Relaxed));
+        assert_eq!(
+            through(&mut s, &mut client, &client_frame()).await,
+            client_frame()
+        );
+        // A 101, its head ending across two writes, a server frame right after it.
+        flag.store(true, Ordering::Relaxed);
+        s.write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r")
+            .await
+            .unwrap();
+        assert!(s.ws.is_none());
+        let mut rest = b"\n".to_vec();
+        write_frame(&mut rest, 1, None, b"{}");
+        s.write_all(&rest).await.unwrap();
+        assert!(s.ws.is_some());
+        let mut head = vec![0u8; 4096];
+        let n = client.read(&mut head).await.unwrap();
+        assert!(head[..n].ends_with(&rest[1..]), "{:?}", &head[..n]);
+        // Now the client's odd id travels as a placeholder.
+        let got = through(&mut s, &mut client, &client_frame()).await;
+        let h = header(&got).unwrap();
+        assert_ne!(got, client_frame());
+        let mut payload = got[h.size..].to_vec();
+        crate::transport::ws_frames::unmask(&mut payload, h.mask.unwrap());
+        let v: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+        assert!(v["id"].as_str().unwrap().starts_with('\0'), "{v}");
+    }
+}
