@@ -73,9 +73,10 @@ impl DaemonApiServer for Rpc {
             protocol_version: PROTOCOL_VERSION,
             pid: std::process::id(),
             uptime_secs: self.d.started.elapsed().as_secs(),
-            socket: self.d.socket.display().to_string(),
+            // As `display().to_string()` writes them, without the formatting machinery.
+            socket: self.d.socket.to_string_lossy().into_owned(),
             ws_listen: self.d.ws_listen(),
-            data_dir: self.d.data_dir.display().to_string(),
+            data_dir: self.d.data_dir.to_string_lossy().into_owned(),
             sessions_live: self.d.store.live_count() as u64,
             sessions_total: self.d.store.total_count(),
         })
