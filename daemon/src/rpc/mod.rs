@@ -4,6 +4,7 @@
 mod admin;
 mod daemon;
 mod feed;
+mod list_json;
 mod messages;
 pub mod middleware;
 mod page;
@@ -39,6 +40,7 @@ pub fn module(d: Arc<Daemon>) -> RpcModule<()> {
         .expect("unique method names");
     m.merge(SessionApiServer::into_rpc(rpc.clone()))
         .expect("unique method names");
+    list_json::install(&mut m, rpc.clone());
     m.merge(TurnApiServer::into_rpc(rpc.clone()))
         .expect("unique method names");
     m.merge(UploadApiServer::into_rpc(rpc.clone()))

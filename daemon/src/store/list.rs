@@ -1,6 +1,6 @@
 //! `session/list` and `admin/sessions`: filters, newest `updated_at` first, keyset paging.
 
-use super::entry::info_from_record;
+use super::entry::{info_from_record, Entry};
 use super::{Store, StoreError};
 use crate::persist::ListQuery;
 use base64::Engine;
@@ -128,6 +128,31 @@ impl Store {
         limit: u32,
         after: Option<&(String, String)>,
     ) -> Option<(Vec<SessionInfo>, Option<String>)> {
+        self.from_memory_with(f, limit, after, Entry::info)
+    }
+
+    /// The memory listing of a filter (limit and cursor resolved here), each row made
+    /// by `row`; `Ok(None)` when the database has to answer.
+    pub(crate) fn list_live_with<T>(
+        &self,
+        f: &ListFilter,
+        row: impl Fn(&Entry) -> T,
+    ) -> Result<Option<(Vec<T>, Option<String>)>, StoreError> {
+        let limit = f.limit.clamp(1, MAX_LIMIT);
+        let after = match &f.cursor {
+            Some(c) => Some(decode_cursor(c)?),
+            None => None,
+        };
+        Ok(self.from_memory_with(f, limit, after.as_ref(), row))
+    }
+
+    fn from_memory_with<T>(
+        &self,
+        f: &ListFilter,
+        limit: u32,
+        after: Option<&(String, String)>,
+        row: impl Fn(&Entry) -> T,
+    ) -> Option<(Vec<T>, Option<String>)> {
         let r = &self.cfg.retention;
         if r.max_sessions > 0 || r.max_age_days > 0 || f.live == Some(false) {
             return None;
@@ -170,7 +195,7 @@ impl Store {
             // An entry unloaded since the scan is skipped, as the database listing
             // would show it without live state a moment later.
             if let Some(e) = self.sessions.get(&sessiond_protocol::SessionId(id.clone())) {
-                out.push(e.info());
+                out.push(row(&*e));
             }
         }
         let next = if more {
