@@ -114,8 +114,8 @@ pub struct ListParams {
     pub title_contains: Option<String>,
 }
 
-/// Serialised in one buffer first ([`crate::buffered`]): a page holds up to 1,000
-/// sessions.
+// Serialised in one buffer first (`crate::buffered`): a page holds up to 1,000
+// sessions. (A plain comment: a doc comment would enter the JSON schema.)
 #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 pub struct ListResult {
     pub sessions: Vec<SessionInfo>,

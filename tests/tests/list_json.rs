@@ -32,7 +32,10 @@ async fn listed_and_got(d: &Daemon, id: &SessionId) -> (Value, Value) {
 /// The listed row equals `session/get` (the typed serialisation of the current state).
 async fn assert_fresh(d: &Daemon, id: &SessionId, after: &str) -> Value {
     let (row, got) = listed_and_got(d, id).await;
-    assert_eq!(row, got, "the listed row after {after} is the session as it is now");
+    assert_eq!(
+        row, got,
+        "the listed row after {after} is the session as it is now"
+    );
     row
 }
 
@@ -123,9 +126,8 @@ async fn session_list_decodes_params_and_answers_errors_as_admin_sessions_does()
         r#","params":"text""#,
     ];
     for params in cases {
-        let body = |method: &str| {
-            format!(r#"{{"jsonrpc":"2.0","id":"q","method":"{method}"{params}}}"#)
-        };
+        let body =
+            |method: &str| format!(r#"{{"jsonrpc":"2.0","id":"q","method":"{method}"{params}}}"#);
         let (s1, listed) = d.http_raw(&body("session/list")).await.expect("post");
         let (s2, admin) = d.http_raw(&body("admin/sessions")).await.expect("post");
         assert_eq!((s1, &listed), (s2, &admin), "params {params}");

@@ -14,8 +14,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use sessiond_protocol::{Event, TurnId};
-use std::sync::atomic::Ordering;
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::{LazyLock, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -179,14 +179,13 @@ pub fn commit(d: Duration) {
 /// The histogram of each method's calls, resolved once per method on its first call
 /// (a call then costs no label allocation and no family lookup). Unknown method
 /// names share one label, so a client cannot grow the label set.
-static RPC_HISTOGRAMS: LazyLock<HashMap<&'static str, OnceLock<Histogram>>> =
-    LazyLock::new(|| {
-        sessiond_protocol::methods::ALL
-            .iter()
-            .chain(std::iter::once(&"unknown"))
-            .map(|m| (*m, OnceLock::new()))
-            .collect()
-    });
+static RPC_HISTOGRAMS: LazyLock<HashMap<&'static str, OnceLock<Histogram>>> = LazyLock::new(|| {
+    sessiond_protocol::methods::ALL
+        .iter()
+        .chain(std::iter::once(&"unknown"))
+        .map(|m| (*m, OnceLock::new()))
+        .collect()
+});
 
 /// `method` as a `'static` name of the protocol (or `"unknown"`), without a copy.
 pub fn static_method_name(method: &str) -> Option<&'static str> {

@@ -70,7 +70,11 @@ fn decode(params: &Params<'_>) -> Result<ListParams, ErrorObjectOwned> {
 }
 
 impl Rpc {
-    async fn session_list_json(&self, ext: &Extensions, params: Params<'_>) -> RpcResult<ListReply> {
+    async fn session_list_json(
+        &self,
+        ext: &Extensions,
+        params: Params<'_>,
+    ) -> RpcResult<ListReply> {
         let p = decode(&params)?;
         let c = ctx(ext);
         let tui = c.tui.get().map(|t| t.0.clone());

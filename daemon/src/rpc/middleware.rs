@@ -3,11 +3,11 @@
 //! HTTP POST with an explanation (notifications need the WebSocket) instead of
 //! jsonrpsee's bare internal error.
 
+use futures::future::Either;
 use jsonrpsee::core::middleware::{Batch, Notification, RpcServiceT};
 use jsonrpsee::types::{ErrorObjectOwned, Request};
 use jsonrpsee::MethodResponse;
 use std::future::Future;
-use futures::future::Either;
 
 /// Put into the extensions of a request that came as plain HTTP (no upgrade).
 #[derive(Debug, Clone, Copy)]
