@@ -37,6 +37,9 @@ impl ListFilter {
     }
 }
 
+/// One page of a listing: its rows and the cursor of the next page, if any.
+pub type Page<T> = (Vec<T>, Option<String>);
+
 pub const DEFAULT_LIMIT: u32 = 100;
 pub const MAX_LIMIT: u32 = 1000;
 
@@ -128,7 +131,7 @@ impl Store {
         limit: u32,
         after: Option<&(String, String)>,
     ) -> Option<(Vec<SessionInfo>, Option<String>)> {
-        self.from_memory_with(f, limit, after, Entry::info)
+        self.memory_page(f, limit, after, Entry::info)
     }
 
     /// The memory listing of a filter (limit and cursor resolved here), each row made
@@ -137,22 +140,22 @@ impl Store {
         &self,
         f: &ListFilter,
         row: impl Fn(&Entry) -> T,
-    ) -> Result<Option<(Vec<T>, Option<String>)>, StoreError> {
+    ) -> Result<Option<Page<T>>, StoreError> {
         let limit = f.limit.clamp(1, MAX_LIMIT);
         let after = match &f.cursor {
             Some(c) => Some(decode_cursor(c)?),
             None => None,
         };
-        Ok(self.from_memory_with(f, limit, after.as_ref(), row))
+        Ok(self.memory_page(f, limit, after.as_ref(), row))
     }
 
-    fn from_memory_with<T>(
+    fn memory_page<T>(
         &self,
         f: &ListFilter,
         limit: u32,
         after: Option<&(String, String)>,
         row: impl Fn(&Entry) -> T,
-    ) -> Option<(Vec<T>, Option<String>)> {
+    ) -> Option<Page<T>> {
         let r = &self.cfg.retention;
         if r.max_sessions > 0 || r.max_age_days > 0 || f.live == Some(false) {
             return None;
@@ -195,7 +198,7 @@ impl Store {
             // An entry unloaded since the scan is skipped, as the database listing
             // would show it without live state a moment later.
             if let Some(e) = self.sessions.get(&sessiond_protocol::SessionId(id.clone())) {
-                out.push(row(&*e));
+                out.push(row(&e));
             }
         }
         let next = if more {
