@@ -38,6 +38,7 @@ pub fn module(d: Arc<Daemon>) -> RpcModule<()> {
     // Method names are unique across the groups, so merging cannot fail.
     m.merge(DaemonApiServer::into_rpc(rpc.clone()))
         .expect("unique method names");
+    daemon::install_status(&mut m, rpc.clone());
     m.merge(SessionApiServer::into_rpc(rpc.clone()))
         .expect("unique method names");
     list_json::install(&mut m, rpc.clone());
