@@ -71,6 +71,7 @@ class Sessiond(Peer):
         self.methods = {
             "create": "session/new (committed before the reply)",
             "list200": "session/list, full SessionInfo objects",
+            "list200recv": "session/list, reply bytes only",
             "list1000": "session/list limit 1000, 10,000 stored, none live",
             "spawn": "sessiond serve until daemon/status answers",
             "stop": "SIGTERM until exit",
@@ -107,6 +108,9 @@ class Sessiond(Peer):
 
     def list200(self):
         return len(self.c.call("session/list", {"limit": 1000})["sessions"])
+
+    def list200_received(self):
+        return len(self.c.call_received("session/list", {"limit": 1000}))
 
     def list1000(self):
         return len(self.c.call("session/list", {"limit": 1000})["sessions"])
@@ -178,6 +182,7 @@ class Acp(Peer):
     methods = {
         "create": "session/new (in memory)",
         "list200": "session/list (id, cwd, title)",
+        "list200recv": "session/list, reply line only",
         "spawn": "initialize answered",
         "stop": "stdin closed until exit",
         "prompt": "session/prompt, echo",
@@ -190,7 +195,11 @@ class Acp(Peer):
     def start(self, work):
         t = time.perf_counter()
         self.rpc = StdioRpc([self.binary], dict(os.environ), work, subprocess.DEVNULL)
-        self.rpc.call("initialize", {"protocolVersion": 2, "clientCapabilities": {}})
+        # Protocol v2 names the client in `info` (required) and its `capabilities`.
+        self.rpc.call(
+            "initialize",
+            {"protocolVersion": 2, "info": {"name": "sessiond-race", "version": "0"}, "capabilities": {}},
+        )
         self.pid = self.rpc.proc.pid
         return time.perf_counter() - t
 
@@ -199,6 +208,9 @@ class Acp(Peer):
 
     def list200(self):
         return len(self.rpc.call("session/list", {})["sessions"])
+
+    def list200_received(self):
+        return len(self.rpc.call_received("session/list", {}))
 
     def prompt_setup(self):
         self.prompt_sid = self.create()
@@ -231,6 +243,7 @@ class Codex(Peer):
     methods = {
         "create": "thread/start",
         "list200": "thread/loaded/list (ids only)",
+        "list200recv": "thread/loaded/list, reply line only",
         "spawn": "app-server until initialize answers",
         "rss": "VmRSS after initialize",
     }
@@ -277,6 +290,9 @@ exporter = "none"
     def list200(self):
         return len(self.rpc.call("thread/loaded/list", {})["data"])
 
+    def list200_received(self):
+        return len(self.rpc.call_received("thread/loaded/list", {}))
+
     def close(self):
         if self.rpc.proc.poll() is None:
             self.rpc.proc.kill()
@@ -290,6 +306,7 @@ class OpenCode(Peer):
     methods = {
         "create": "POST /session",
         "list200": "GET /session",
+        "list200recv": "GET /session, body only",
         "list1000": "GET /session?limit=1000 after a restart",
         "spawn": "opencode serve until GET /session answers",
         "stop": "SIGTERM until exit",
@@ -348,6 +365,9 @@ class OpenCode(Peer):
     def list200(self):
         return len(self.h.request("GET", "/session"))
 
+    def list200_received(self):
+        return len(self.h.request_received("GET", "/session"))
+
     def list1000(self):
         return len(self.h.request("GET", "/session?limit=1000"))
 
@@ -385,6 +405,7 @@ class Tmux(Peer):
     methods = {
         "create": "new-session -d (a shell per session, nothing stored)",
         "list200": "list-sessions -F with 5 fields",
+        "list200recv": "the same (text lines, nothing to parse)",
         "spawn": "tmux -C new-session until its first %end",
         "prompt": "send-keys to `cat` until its %output",
         "rss": "VmRSS of the server after start",
@@ -414,6 +435,9 @@ class Tmux(Peer):
     def list200(self):
         return len(self.ctl.call(
             "list-sessions -F '#{session_id} #{session_name} #{session_created} #{session_windows} #{session_attached}'"))
+
+    def list200_received(self):
+        return self.list200()
 
     def prompt_setup(self):
         self.ctl.outputs.clear()

@@ -119,6 +119,12 @@ class WsUnix:
     def call(self, method, params=None):
         return self.wait(self.send(method, params))
 
+    def call_received(self, method, params=None):
+        """The reply's bytes, unparsed (nothing else may be in flight on this
+        connection, and no subscription open)."""
+        self.send(method, params)
+        return self.recv_message()
+
 
 class StdioRpc:
     """JSON-RPC 2.0 as one JSON object per line over a child's stdin and stdout."""
@@ -166,6 +172,17 @@ class StdioRpc:
     def call(self, method, params=None):
         return self.wait(self.send(method, params))
 
+    def call_received(self, method, params=None):
+        """The reply's line, unparsed (lines before it that are not a result, such as
+        notifications, are skipped)."""
+        self.send(method, params)
+        while True:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise ConnectionError("the peer closed its stdout")
+            if b'"result"' in line or b'"error"' in line:
+                return line
+
 
 class Http:
     """HTTP/1.1 with keep-alive to a loopback port, JSON bodies."""
@@ -182,6 +199,15 @@ class Http:
         if resp.status >= 400:
             raise RuntimeError("HTTP %d: %r" % (resp.status, raw[:200]))
         return json.loads(raw) if raw else None
+
+    def request_received(self, method, path):
+        """The reply's body, unparsed."""
+        self.conn.request(method, path)
+        resp = self.conn.getresponse()
+        raw = resp.read()
+        if resp.status >= 400:
+            raise RuntimeError("HTTP %d: %r" % (resp.status, raw[:200]))
+        return raw
 
     def close(self):
         self.conn.close()

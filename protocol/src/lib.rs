@@ -2,6 +2,7 @@
 //! JSON-RPC API as jsonrpsee `#[rpc]` traits. No transport and no I/O live here.
 
 pub mod api;
+mod buffered;
 pub mod error;
 pub mod events;
 pub mod feed;

@@ -114,10 +114,34 @@ pub struct ListParams {
     pub title_contains: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+// Serialised in one buffer first (`crate::buffered`): a page holds up to 1,000
+// sessions. (A plain comment: a doc comment would enter the JSON schema.)
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 pub struct ListResult {
     pub sessions: Vec<SessionInfo>,
     pub next_cursor: Option<String>,
+}
+
+impl Serialize for ListResult {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        /// The fields as the derive would write them.
+        #[derive(Serialize)]
+        struct Fields<'a> {
+            sessions: &'a [SessionInfo],
+            next_cursor: &'a Option<String>,
+        }
+        let ListResult {
+            sessions,
+            next_cursor,
+        } = self;
+        crate::buffered::serialize_buffered(
+            &Fields {
+                sessions,
+                next_cursor,
+            },
+            s,
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]

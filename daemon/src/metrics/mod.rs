@@ -14,8 +14,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use sessiond_protocol::{Event, TurnId};
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-use std::sync::{LazyLock, Mutex};
+use std::sync::{LazyLock, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -175,20 +176,56 @@ pub fn commit(d: Duration) {
     METRICS.commit_seconds.observe(d.as_secs_f64());
 }
 
-/// One JSON-RPC call took `d`. Unknown method names share one label, so a client
-/// cannot grow the label set.
-pub fn rpc(method: &str, d: Duration) {
-    let method = if sessiond_protocol::methods::ALL.contains(&method) {
-        method
-    } else {
-        "unknown"
+/// The histogram of each method's calls, resolved once per method on its first call
+/// (a call then costs no label allocation and no family lookup). Unknown method
+/// names share one label, so a client cannot grow the label set.
+static RPC_HISTOGRAMS: LazyLock<HashMap<&'static str, OnceLock<Histogram>>> = LazyLock::new(|| {
+    sessiond_protocol::methods::ALL
+        .iter()
+        .chain(std::iter::once(&"unknown"))
+        .map(|m| (*m, OnceLock::new()))
+        .collect()
+});
+
+/// `method` as a `'static` name of the protocol (or `"unknown"`), without a copy.
+pub fn static_method_name(method: &str) -> Option<&'static str> {
+    RPC_HISTOGRAMS.get_key_value(method).map(|(name, _)| *name)
+}
+
+/// Times one JSON-RPC call: started by [`rpc_timer`], observed by [`RpcTimer::finish`].
+pub struct RpcTimer {
+    histogram: &'static Histogram,
+    start: Instant,
+}
+
+/// Starts timing a call of `method`.
+pub fn rpc_timer(method: &str) -> RpcTimer {
+    let (name, slot) = match RPC_HISTOGRAMS.get_key_value(method) {
+        Some((name, slot)) => (*name, slot),
+        None => RPC_HISTOGRAMS
+            .get_key_value("unknown")
+            .map(|(n, s)| (*n, s))
+            .expect("the unknown label is in the map"),
     };
-    METRICS
-        .rpc_seconds
-        .get_or_create(&MethodLabel {
-            method: method.to_owned(),
-        })
-        .observe(d.as_secs_f64());
+    let histogram = slot.get_or_init(|| {
+        METRICS
+            .rpc_seconds
+            .get_or_create(&MethodLabel {
+                method: name.to_owned(),
+            })
+            .clone()
+    });
+    RpcTimer {
+        histogram,
+        start: Instant::now(),
+    }
+}
+
+impl RpcTimer {
+    /// The call answered.
+    pub fn finish(self) {
+        self.histogram.observe(self.start.elapsed().as_secs_f64());
+    }
 }
 
 /// The Prometheus text exposition of every metric.

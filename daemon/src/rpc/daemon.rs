@@ -12,6 +12,36 @@ use sessiond_protocol::{methods, TuiId, PROTOCOL_VERSION};
 
 pub const SERVER_VERSION: &str = env!("CARGO_PKG_VERSION");
 
+impl Rpc {
+    /// `daemon/status`: nothing to wait for, so it is served as a synchronous method
+    /// ([`install_status`]), without the boxed future and the copy of the connection's
+    /// extensions that jsonrpsee makes for an `async` one.
+    fn status(&self) -> DaemonStatus {
+        DaemonStatus {
+            server_version: SERVER_VERSION.to_owned(),
+            protocol_version: PROTOCOL_VERSION,
+            pid: std::process::id(),
+            uptime_secs: self.d.started.elapsed().as_secs(),
+            // As `display().to_string()` writes them, without the formatting machinery.
+            socket: self.d.socket.to_string_lossy().into_owned(),
+            ws_listen: self.d.ws_listen(),
+            data_dir: self.d.data_dir.to_string_lossy().into_owned(),
+            sessions_live: self.d.store.live_count() as u64,
+            sessions_total: self.d.store.total_count(),
+        }
+    }
+}
+
+/// Serves `daemon/status` synchronously in `m` (in place of the macro-made `async`
+/// method, which takes no params either: the answer is the same).
+pub fn install_status(m: &mut jsonrpsee::RpcModule<()>, rpc: Rpc) {
+    m.remove_method(methods::DAEMON_STATUS);
+    m.register_method(methods::DAEMON_STATUS, move |_, _, _| {
+        RpcResult::Ok(rpc.status())
+    })
+    .expect("daemon/status was just removed");
+}
+
 #[async_trait]
 impl DaemonApiServer for Rpc {
     async fn initialize(
@@ -68,17 +98,7 @@ impl DaemonApiServer for Rpc {
     }
 
     async fn daemon_status(&self, _ext: &Extensions) -> RpcResult<DaemonStatus> {
-        Ok(DaemonStatus {
-            server_version: SERVER_VERSION.to_owned(),
-            protocol_version: PROTOCOL_VERSION,
-            pid: std::process::id(),
-            uptime_secs: self.d.started.elapsed().as_secs(),
-            socket: self.d.socket.display().to_string(),
-            ws_listen: self.d.ws_listen(),
-            data_dir: self.d.data_dir.display().to_string(),
-            sessions_live: self.d.store.live_count() as u64,
-            sessions_total: self.d.store.total_count(),
-        })
+        Ok(self.status())
     }
 
     async fn daemon_agents(&self, _ext: &Extensions) -> RpcResult<AgentsResult> {

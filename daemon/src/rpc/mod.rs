@@ -4,6 +4,7 @@
 mod admin;
 mod daemon;
 mod feed;
+mod list_json;
 mod messages;
 pub mod middleware;
 mod page;
@@ -37,8 +38,10 @@ pub fn module(d: Arc<Daemon>) -> RpcModule<()> {
     // Method names are unique across the groups, so merging cannot fail.
     m.merge(DaemonApiServer::into_rpc(rpc.clone()))
         .expect("unique method names");
+    daemon::install_status(&mut m, rpc.clone());
     m.merge(SessionApiServer::into_rpc(rpc.clone()))
         .expect("unique method names");
+    list_json::install(&mut m, rpc.clone());
     m.merge(TurnApiServer::into_rpc(rpc.clone()))
         .expect("unique method names");
     m.merge(UploadApiServer::into_rpc(rpc.clone()))

@@ -7,6 +7,7 @@ use jsonrpsee::core::middleware::{Batch, Notification, RpcServiceBuilder, RpcSer
 use jsonrpsee::server::MethodResponse;
 use jsonrpsee::types::{ErrorObject, Id, Request};
 use sessiond_protocol::error::codes;
+use std::borrow::Cow;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 
@@ -70,7 +71,12 @@ where
 
     fn call<'a>(&self, req: Request<'a>) -> impl Future<Output = MethodResponse> + Send + 'a {
         let id = req.id().into_owned();
-        let method = req.method_name().to_owned();
+        // The protocol's own name when it is one (no copy per call); another name is
+        // copied, for the log line of a panic.
+        let method = match crate::metrics::static_method_name(req.method_name()) {
+            Some(m) => Cow::Borrowed(m),
+            None => Cow::Owned(req.method_name().to_owned()),
+        };
         let fut = self.0.call(req);
         async move {
             AssertUnwindSafe(fut)

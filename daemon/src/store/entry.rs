@@ -4,6 +4,7 @@
 //! `turn_fsm.rs`; the store runs them through `Store::step`.
 
 use super::event_writer::EventWriter;
+use super::listed::LiveState;
 use super::{Caller, StoreError};
 use crate::agent::RequestResponse;
 use crate::events::EventHub;
@@ -96,6 +97,8 @@ pub struct Entry {
     pub busy: Busy,
     /// Set when close, kill, delete or shutdown is taking this entry away: no new turn starts.
     pub retiring: bool,
+    /// The `SessionInfo` text last listed, with what it was made from ([`super::listed`]).
+    pub listed: std::sync::Mutex<Option<Box<super::listed::Listed>>>,
 }
 
 impl Entry {
@@ -116,6 +119,7 @@ impl Entry {
             admitting: 0,
             busy: Busy::default(),
             retiring: false,
+            listed: std::sync::Mutex::new(None),
         }
     }
 
@@ -158,6 +162,11 @@ impl Entry {
 
     /// The record as clients see it.
     pub fn info(&self) -> SessionInfo {
+        Entry::info_from(&self.rec, self.live_state())
+    }
+
+    /// What `SessionInfo` shows besides the record.
+    pub(crate) fn live_state(&self) -> LiveState {
         let turn = self.turn.as_ref().map(|t| TurnInfo {
             turn_id: t.turn_id.clone(),
             generation: t.generation,
@@ -168,14 +177,19 @@ impl Entry {
                 TurnState::AwaitingResponse
             },
         });
-        let mut info = info_from_record(
-            &self.rec,
-            true,
+        LiveState {
             turn,
-            self.queue.len() as u32,
-            self.pending_count(),
-        );
-        info.watchers = self.hub.subscriber_count() as u32;
+            queued_turns: self.queue.len() as u32,
+            pending_requests: self.pending_count(),
+            watchers: self.hub.subscriber_count() as u32,
+        }
+    }
+
+    /// A live session's `SessionInfo`: a function of its record and running state only
+    /// (the listing's kept texts rely on it).
+    pub(crate) fn info_from(rec: &SessionRecord, s: LiveState) -> SessionInfo {
+        let mut info = info_from_record(rec, true, s.turn, s.queued_turns, s.pending_requests);
+        info.watchers = s.watchers;
         info
     }
 }

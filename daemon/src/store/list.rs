@@ -1,6 +1,6 @@
 //! `session/list` and `admin/sessions`: filters, newest `updated_at` first, keyset paging.
 
-use super::entry::info_from_record;
+use super::entry::{info_from_record, Entry};
 use super::{Store, StoreError};
 use crate::persist::ListQuery;
 use base64::Engine;
@@ -36,6 +36,9 @@ impl ListFilter {
             })
     }
 }
+
+/// One page of a listing: its rows and the cursor of the next page, if any.
+pub type Page<T> = (Vec<T>, Option<String>);
 
 pub const DEFAULT_LIMIT: u32 = 100;
 pub const MAX_LIMIT: u32 = 1000;
@@ -128,6 +131,31 @@ impl Store {
         limit: u32,
         after: Option<&(String, String)>,
     ) -> Option<(Vec<SessionInfo>, Option<String>)> {
+        self.memory_page(f, limit, after, Entry::info)
+    }
+
+    /// The memory listing of a filter (limit and cursor resolved here), each row made
+    /// by `row`; `Ok(None)` when the database has to answer.
+    pub(crate) fn list_live_with<T>(
+        &self,
+        f: &ListFilter,
+        row: impl Fn(&Entry) -> T,
+    ) -> Result<Option<Page<T>>, StoreError> {
+        let limit = f.limit.clamp(1, MAX_LIMIT);
+        let after = match &f.cursor {
+            Some(c) => Some(decode_cursor(c)?),
+            None => None,
+        };
+        Ok(self.memory_page(f, limit, after.as_ref(), row))
+    }
+
+    fn memory_page<T>(
+        &self,
+        f: &ListFilter,
+        limit: u32,
+        after: Option<&(String, String)>,
+        row: impl Fn(&Entry) -> T,
+    ) -> Option<Page<T>> {
         let r = &self.cfg.retention;
         if r.max_sessions > 0 || r.max_age_days > 0 || f.live == Some(false) {
             return None;
@@ -170,7 +198,7 @@ impl Store {
             // An entry unloaded since the scan is skipped, as the database listing
             // would show it without live state a moment later.
             if let Some(e) = self.sessions.get(&sessiond_protocol::SessionId(id.clone())) {
-                out.push(e.info());
+                out.push(row(&e));
             }
         }
         let next = if more {

@@ -15,6 +15,7 @@ mod host;
 mod lifecycle;
 pub mod limits;
 pub mod list;
+pub mod listed;
 pub mod overrides;
 mod rename;
 pub mod residency;
