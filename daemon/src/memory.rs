@@ -1,34 +1,23 @@
 //! Gives freed heap memory back to the system. glibc keeps what a burst freed (a
 //! long turn's events, queued in several threads' arenas) for reuse, so a daemon's
-//! RSS stayed at its peak long after a long answer (issue 14). After a large
-//! amount of history was written and the writer's queue ran empty, the writer
-//! thread asks glibc to return free pages (`malloc_trim`), at most once a second.
+//! RSS stayed near its peak long after a long answer (issue 14). The database
+//! writer calls this once it has written much history and then gone idle.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
-/// Operations written since the last trim after which a drained queue trims.
+/// Operations written since the last trim after which an idle writer trims.
 pub const TRIM_AFTER_OPS: u64 = 16_384;
-/// The least time between two trims (each walks every arena).
-const MIN_INTERVAL: Duration = Duration::from_secs(1);
+/// How long the writer must have had nothing to do before it trims: a steady
+/// stream of writes never pays for trimming.
+pub const IDLE_BEFORE_TRIM: std::time::Duration = std::time::Duration::from_millis(250);
 
 static TRIMS: AtomicU64 = AtomicU64::new(0);
-static LAST: Mutex<Option<Instant>> = Mutex::new(None);
 
-/// Returns free heap pages to the system unless that was done less than a second
-/// ago; true when it trimmed. Blocking (call it off the async runtime).
-pub fn give_back() -> bool {
-    {
-        let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
-        if last.is_some_and(|t| t.elapsed() < MIN_INTERVAL) {
-            return false;
-        }
-        *last = Some(Instant::now());
-    }
+/// Returns free heap pages to the system (`malloc_trim`). Blocking: call it off the
+/// async runtime.
+pub fn give_back() {
     trim();
     TRIMS.fetch_add(1, Ordering::Relaxed);
-    true
 }
 
 /// How many times memory was given back since start.

@@ -17,8 +17,9 @@ pub fn format_time(t: chrono::DateTime<chrono::Utc>) -> String {
     if !(0..=9999).contains(&year) {
         return t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
     }
-    // A leap second is carried as nanoseconds past one second; chrono prints its
-    // fraction within the second, as here.
+    // A leap second is carried as nanoseconds past one second; chrono prints it as
+    // second 60 with its fraction within the second, as here.
+    let leap = u32::from(t.nanosecond() >= 1_000_000_000);
     let micros = (t.nanosecond() % 1_000_000_000) / 1_000;
     let mut b = [0u8; 27];
     put_digits(&mut b[0..4], year as u32);
@@ -31,7 +32,7 @@ pub fn format_time(t: chrono::DateTime<chrono::Utc>) -> String {
     b[13] = b':';
     put_digits(&mut b[14..16], t.minute());
     b[16] = b':';
-    put_digits(&mut b[17..19], t.second());
+    put_digits(&mut b[17..19], t.second() + leap);
     b[19] = b'.';
     put_digits(&mut b[20..26], micros);
     b[26] = b'Z';

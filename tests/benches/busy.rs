@@ -2,7 +2,10 @@
 //! chunks every 20 ms) while 10 TUIs each watch 10 of them. Measured: the p50/p99 of
 //! `session/get` on an idle session against the same with nothing streaming, whether
 //! any subscriber was cut off (a `resync`, or a chunk missing), and the daemon's CPU
-//! time (`/proc/PID/stat` utime + stime) per delivered chunk.
+//! time (`/proc/PID/stat` utime + stime) per delivered chunk. The sessions stream
+//! twice: round 1 with nothing else running gives the CPU per chunk; round 2, with
+//! the probe calling `session/get` back to back (a closed loop that costs the daemon
+//! CPU of its own), gives the latency.
 //!
 //! Run with `make bench`, or:
 //! `cargo build --release -p sessiond --bin sessiond &&
@@ -158,65 +161,48 @@ async fn main() {
     let prober = d.client().await;
 
     let every = Duration::from_micros(env_usize("BUSY_PROBE_EVERY_US").unwrap_or(0) as u64);
-    let q0 = cpu_ticks(d.pid());
     let quiet = probe(&prober, &idle, every, PROBES_IDLE, || false).await;
-    let q1 = cpu_ticks(d.pid());
-    let quiet_cpu = (q1.0 + q1.1 - q0.0 - q0.1) as f64 / ticks_per_sec();
 
-    // 10 TUIs, each on its own connection, each watching 10 of the sessions.
-    let mut clients = Vec::new();
-    let mut readers = Vec::new();
-    let done = Arc::new(AtomicUsize::new(0));
     let per_tui = sessions / tuis;
-    for t in 0..tuis {
-        let c = d.tui().await;
-        for id in &ids[t * per_tui..(t + 1) * per_tui] {
-            let s = c.subscribe(id, None).await.expect("subscribe");
-            readers.push(tokio::spawn(watch(s, done.clone())));
-        }
-        clients.push(c);
-    }
     let text = "x".repeat(64 * chunks);
-    // Sessions past `tuis * per_tui` stream unwatched.
-    let watched = tuis * per_tui;
-    callgrind("-z", d.pid());
-    let cpu0 = cpu_ticks(d.pid());
-    let start = Instant::now();
-    // All prompts at once, so the sessions stream side by side.
-    let prompts = ids.iter().map(|id| owner.prompt_text(id, text.clone()));
-    for r in futures::future::join_all(prompts).await {
-        r.expect("prompt");
-    }
-    // Probe while all of them stream, until the first turn ends (a single call under
-    // callgrind, so that its counts are the streaming's).
     let profiling = std::env::var_os("BUSY_CALLGRIND").is_some();
-    let busy = probe(&prober, &idle, every, usize::MAX, || {
-        profiling || done.load(Ordering::SeqCst) > 0
-    })
-    .await;
-    let mut delivered = 0usize;
-    let mut resyncs = 0usize;
-    let mut short = 0usize;
-    for r in readers {
-        let w = r.await.expect("reader");
-        delivered += w.chunks;
-        resyncs += w.resyncs;
-        if !w.completed || w.chunks != chunks {
-            short += 1;
-        }
-    }
-    let elapsed = start.elapsed();
-    let cpu1 = cpu_ticks(d.pid());
-    let user = (cpu1.0 - cpu0.0) as f64 / ticks_per_sec();
-    let sys = (cpu1.1 - cpu0.1) as f64 / ticks_per_sec();
-    let cpu = user + sys;
+    // Round 1, nothing but the streaming: the daemon's CPU per delivered chunk.
+    callgrind("-z", d.pid());
+    let cpu_round = stream(&d, &owner, &ids, tuis, per_tui, &text, None).await;
     callgrind("-d", d.pid());
-
+    // Round 2, the same while the probe runs, until the first turn ends (not under
+    // callgrind, whose counts are round 1's).
+    let lat_round = match profiling {
+        true => None,
+        false => Some(
+            stream(
+                &d,
+                &owner,
+                &ids,
+                tuis,
+                per_tui,
+                &text,
+                Some((&prober, &idle, every)),
+            )
+            .await,
+        ),
+    };
+    let busy = lat_round
+        .as_ref()
+        .map(|r| r.probes.clone())
+        .unwrap_or_default();
     println!(
         "many busy sessions: {sessions} sessions x {chunks} chunks of 64 characters every 20 ms, \
          {tuis} TUIs watching {per_tui} each; daemon {}",
         sessiond_tests::binary().display()
     );
+    if busy.is_empty() {
+        println!(
+            "{}",
+            cpu_round.line("streaming only", chunks * tuis * per_tui)
+        );
+        return;
+    }
     println!(
         "session/get on an idle session, one call every {} µs (0: back to back)",
         every.as_micros()
@@ -235,26 +221,121 @@ async fn main() {
         pct(&busy, 0.5),
         pct(&busy, 0.99)
     );
-    // The probe's own share of the daemon's CPU while streaming, at its cost per call
-    // with nothing streaming (it is a closed loop when back to back).
-    let per_get = quiet_cpu / quiet.len().max(1) as f64;
-    let net = (cpu - per_get * busy.len() as f64).max(0.0);
     println!(
-        "daemon CPU while only the probe ran: {:.1} µs per session/get; while streaming, \
-         net of the {} probe calls at that cost: {net:.2} s = {:.1} µs per delivered chunk",
-        per_get * 1e6,
-        busy.len(),
-        net * 1e6 / delivered.max(1) as f64
-    );
-    println!(
-        "p99 busy / quiet: {:.2}x (p50 {:.2}x); chunks delivered {delivered} of {}; subscribers cut off \
-         (resync or short): {resyncs} resyncs, {short} short; streaming took {:.2} s; \
-         daemon CPU {:.2} s (user {user:.2} s, system {sys:.2} s) = {:.1} µs per delivered chunk",
+        "p99 busy / quiet: {:.2}x (p50 {:.2}x)",
         pct(&busy, 0.99) / pct(&quiet, 0.99),
         pct(&busy, 0.5) / pct(&quiet, 0.5),
-        watched * chunks,
-        elapsed.as_secs_f64(),
-        cpu,
-        cpu * 1e6 / delivered.max(1) as f64
     );
+    let expected = chunks * tuis * per_tui;
+    println!("{}", cpu_round.line("round 1, streaming only", expected));
+    if let Some(r) = &lat_round {
+        println!("{}", r.line("round 2, with the probe", expected));
+    }
+}
+
+/// One round of every session streaming its turn to fresh TUI connections.
+struct Round {
+    delivered: usize,
+    resyncs: usize,
+    short: usize,
+    elapsed: Duration,
+    user: f64,
+    sys: f64,
+    probes: Vec<Duration>,
+}
+
+impl Round {
+    fn line(&self, what: &str, expected: usize) -> String {
+        let cpu = self.user + self.sys;
+        format!(
+            "{what}: chunks delivered {} of {expected}; subscribers cut off (resync or short): \
+             {} resyncs, {} short; streaming took {:.2} s; daemon CPU {cpu:.2} s (user {:.2} s, \
+             system {:.2} s) = {:.1} µs per delivered chunk",
+            self.delivered,
+            self.resyncs,
+            self.short,
+            self.elapsed.as_secs_f64(),
+            self.user,
+            self.sys,
+            cpu * 1e6 / self.delivered.max(1) as f64
+        )
+    }
+}
+
+/// `tuis` TUIs, each on its own connection, each watching `per_tui` of the sessions
+/// (the rest stream unwatched); every session is prompted at once with `text`. With
+/// a probe, `session/get` is timed on the idle session until the first turn ends.
+async fn stream(
+    d: &Daemon,
+    owner: &Client,
+    ids: &[SessionId],
+    tuis: usize,
+    per_tui: usize,
+    text: &str,
+    probing: Option<(&Client, &SessionId, Duration)>,
+) -> Round {
+    let mut clients = Vec::new();
+    let mut readers = Vec::new();
+    let done = Arc::new(AtomicUsize::new(0));
+    for t in 0..tuis {
+        let c = d.tui().await;
+        for id in &ids[t * per_tui..(t + 1) * per_tui] {
+            let s = c.subscribe(id, None).await.expect("subscribe");
+            readers.push(tokio::spawn(watch(s, done.clone())));
+        }
+        clients.push(c);
+    }
+    let chunks = text.len() / 64;
+    let cpu0 = cpu_ticks(d.pid());
+    let start = Instant::now();
+    // All prompts at once, so the sessions stream side by side.
+    let prompts = ids.iter().map(|id| owner.prompt_text(id, text.to_owned()));
+    for r in futures::future::join_all(prompts).await {
+        r.expect("prompt");
+    }
+    let probes = match probing {
+        Some((prober, idle, every)) => {
+            probe(prober, idle, every, usize::MAX, || {
+                done.load(Ordering::SeqCst) > 0
+            })
+            .await
+        }
+        None => Vec::new(),
+    };
+    let mut r = Round {
+        delivered: 0,
+        resyncs: 0,
+        short: 0,
+        elapsed: Duration::ZERO,
+        user: 0.0,
+        sys: 0.0,
+        probes,
+    };
+    for h in readers {
+        let w = h.await.expect("reader");
+        r.delivered += w.chunks;
+        r.resyncs += w.resyncs;
+        if !w.completed || w.chunks != chunks {
+            r.short += 1;
+        }
+    }
+    r.elapsed = start.elapsed();
+    let cpu1 = cpu_ticks(d.pid());
+    r.user = (cpu1.0 - cpu0.0) as f64 / ticks_per_sec();
+    r.sys = (cpu1.1 - cpu0.1) as f64 / ticks_per_sec();
+    // Every turn has ended for the watched sessions; wait for the unwatched too.
+    for id in ids {
+        while owner
+            .get_session(id)
+            .await
+            .expect("session/get")
+            .session
+            .turn
+            .is_some()
+        {
+            tokio::task::yield_now().await;
+        }
+    }
+    drop(clients);
+    r
 }

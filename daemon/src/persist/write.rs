@@ -8,7 +8,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use sessiond_protocol::{SessionId, TurnId, TurnVerdict};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
 
 /// One write.
@@ -163,13 +163,33 @@ pub(super) fn writer_loop(
 ) {
     // Operations written since memory was last given back.
     let mut written = 0u64;
-    while let Ok(first) = rx.recv() {
+    loop {
+        // After much history, an idle writer gives memory back: its page cache (up
+        // to `cache_size`, filled by a long turn's pages) and what glibc kept.
+        let first = if written >= crate::memory::TRIM_AFTER_OPS {
+            match rx.recv_timeout(crate::memory::IDLE_BEFORE_TRIM) {
+                Ok(job) => job,
+                Err(RecvTimeoutError::Timeout) => {
+                    if let Err(e) = conn.execute_batch("PRAGMA shrink_memory") {
+                        tracing::debug!(error = %e, "cannot shrink the writer's page cache");
+                    }
+                    crate::memory::give_back();
+                    written = 0;
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        } else {
+            match rx.recv() {
+                Ok(job) => job,
+                Err(_) => break,
+            }
+        };
         while faults.paused.load(Ordering::SeqCst) {
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
         let batch = gather(first, &rx, GATHER);
-        let weight: usize = batch.iter().map(job_weight).sum();
-        written += weight as u64;
+        written += batch.iter().map(job_weight).sum::<usize>() as u64;
         if faults.failing.load(Ordering::SeqCst) {
             for job in batch {
                 if let Some(done) = job.done {
@@ -214,14 +234,6 @@ pub(super) fn writer_loop(
             if let Some(done) = job.done {
                 let _ = done.send(r);
             }
-        }
-        // A batch under the cap ended because the queue ran empty: after much
-        // history (a long turn), give what the burst freed back to the system.
-        if weight < MAX_BATCH_OPS
-            && written >= crate::memory::TRIM_AFTER_OPS
-            && crate::memory::give_back()
-        {
-            written = 0;
         }
     }
     tracing::debug!("database writer stopped");
