@@ -329,7 +329,6 @@ async fn stream(
             .get_session(id)
             .await
             .expect("session/get")
-            .session
             .turn
             .is_some()
         {
