@@ -31,10 +31,7 @@ pub fn chunks(text: &str, n: usize) -> impl Iterator<Item = &str> {
         if rest.is_empty() {
             return None;
         }
-        let end = rest
-            .char_indices()
-            .nth(n)
-            .map_or(rest.len(), |(i, _)| i);
+        let end = rest.char_indices().nth(n).map_or(rest.len(), |(i, _)| i);
         let (piece, tail) = rest.split_at(end);
         rest = tail;
         Some(piece)
@@ -88,7 +85,9 @@ mod tests {
 
     #[test]
     fn chunks_split_on_char_boundaries() {
-        let all = |t: &str, n| chunks(t, n).collect::<Vec<_>>();
+        fn all(t: &str, n: usize) -> Vec<&str> {
+            chunks(t, n).collect()
+        }
         assert_eq!(all("héllo wörld", 4), vec!["héll", "o wö", "rld"]);
         assert_eq!(all("", 4), Vec::<&str>::new());
         assert_eq!(all("abc", 64), vec!["abc"]);
