@@ -7,6 +7,7 @@ pub mod data_dir;
 pub mod events;
 pub mod identity;
 pub mod logging;
+pub mod memory;
 pub mod metrics;
 pub mod persist;
 pub mod record;

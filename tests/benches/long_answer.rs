@@ -55,6 +55,7 @@ async fn main() {
     let mut events = c.subscribe(&id, None).await.expect("subscribe");
     tokio::time::sleep(Duration::from_secs(1)).await;
     let before = status_kib(pid, "VmRSS:");
+    let anon_before = status_kib(pid, "RssAnon:");
     let hwm_before = status_kib(pid, "VmHWM:");
 
     // Sample RSS while the turn runs.
@@ -62,12 +63,13 @@ async fn main() {
     let sampler = {
         let stop = stop.clone();
         tokio::spawn(async move {
-            let mut peak = 0;
+            let (mut peak, mut anon) = (0, 0);
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 peak = peak.max(status_kib(pid, "VmRSS:"));
+                anon = anon.max(status_kib(pid, "RssAnon:"));
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            peak
+            (peak, anon)
         })
     };
     let start = Instant::now();
@@ -86,10 +88,11 @@ async fn main() {
     }
     let took = start.elapsed();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let sampled_peak = sampler.await.expect("sampler");
+    let (sampled_peak, anon_peak) = sampler.await.expect("sampler");
     let hwm = status_kib(pid, "VmHWM:");
     tokio::time::sleep(Duration::from_secs(1)).await;
     let after = status_kib(pid, "VmRSS:");
+    let anon_after = status_kib(pid, "RssAnon:");
 
     println!(
         "a long answer: one turn of {chunks} chunks of 1 character, one subscriber; daemon {}",
@@ -113,6 +116,14 @@ async fn main() {
         "| 1 s after the turn | {:.1} | {:.1} |",
         mib(after),
         mib(after.saturating_sub(before))
+    );
+    println!(
+        "of which anonymous (RssAnon): before {:.1}, peak {:.1} (+{:.1}), 1 s after {:.1} (+{:.1}) MiB",
+        mib(anon_before),
+        mib(anon_peak),
+        mib(anon_peak.saturating_sub(anon_before)),
+        mib(anon_after),
+        mib(anon_after.saturating_sub(anon_before))
     );
     println!(
         "chunks received {got} of {chunks}, resyncs {resyncs}, turn took {:.2} s",

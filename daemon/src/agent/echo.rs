@@ -20,23 +20,22 @@ impl EchoAgent {
     }
 }
 
-/// Splits `text` into pieces of at most `n` characters (on character boundaries).
-pub fn chunks(text: &str, n: usize) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut count = 0;
-    for ch in text.chars() {
-        cur.push(ch);
-        count += 1;
-        if count == n {
-            out.push(std::mem::take(&mut cur));
-            count = 0;
+/// Splits `text` into pieces of at most `n` characters (on character boundaries),
+/// one at a time: splitting a 300,000-character prompt up front held 300,000
+/// strings for the whole turn, the largest part of the daemon's heap during a
+/// long answer (massif, issue 14).
+pub fn chunks(text: &str, n: usize) -> impl Iterator<Item = &str> {
+    let n = n.max(1);
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
         }
-    }
-    if !cur.is_empty() {
-        out.push(cur);
-    }
-    out
+        let end = rest.char_indices().nth(n).map_or(rest.len(), |(i, _)| i);
+        let (piece, tail) = rest.split_at(end);
+        rest = tail;
+        Some(piece)
+    })
 }
 
 fn words(s: &str) -> u64 {
@@ -52,9 +51,8 @@ impl Agent for EchoAgent {
         let n = self.chunk_chars;
         let delay = self.delay;
         Box::pin(async move {
-            let pieces = chunks(&input.text, n);
             let mut first = true;
-            for piece in pieces {
+            for piece in chunks(&input.text, n) {
                 if !first && !delay.is_zero() {
                     tokio::select! {
                         _ = io.cancel.cancelled() => return Ok(()),
@@ -65,7 +63,7 @@ impl Agent for EchoAgent {
                 if io.cancel.is_cancelled() {
                     return Ok(());
                 }
-                io.emit.chunk(piece);
+                io.emit.chunk(piece.to_owned());
                 if delay.is_zero() {
                     // Let other tasks (and a cancel) in between chunks.
                     tokio::task::yield_now().await;
@@ -87,10 +85,14 @@ mod tests {
 
     #[test]
     fn chunks_split_on_char_boundaries() {
-        assert_eq!(chunks("héllo wörld", 4), vec!["héll", "o wö", "rld"]);
-        assert_eq!(chunks("", 4), Vec::<String>::new());
-        assert_eq!(chunks("abc", 64), vec!["abc"]);
-        assert_eq!(chunks("日本語テキスト", 3).concat(), "日本語テキスト");
+        fn all(t: &str, n: usize) -> Vec<&str> {
+            chunks(t, n).collect()
+        }
+        assert_eq!(all("héllo wörld", 4), vec!["héll", "o wö", "rld"]);
+        assert_eq!(all("", 4), Vec::<&str>::new());
+        assert_eq!(all("abc", 64), vec!["abc"]);
+        assert_eq!(all("abc", 1), vec!["a", "b", "c"]);
+        assert_eq!(all("日本語テキスト", 3).concat(), "日本語テキスト");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! and catches up from the replay window (or gets `resync`) when it reads again.
 
 use super::partial::PartialTurn;
+use super::published::Published;
 use sessiond_protocol::{CloseReason, Event, EventEnvelope, SessionId};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::mpsc;
 
 /// Called with every published envelope (outside the hub's lock), e.g. to persist it.
-pub type EventSink = Box<dyn Fn(&EventEnvelope) + Send + Sync>;
+pub type EventSink = Box<dyn Fn(&Published) + Send + Sync>;
 
 /// The hub was closed: the session was unloaded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,13 +19,13 @@ pub struct HubClosed;
 
 struct Sub {
     id: u64,
-    tx: mpsc::Sender<Arc<EventEnvelope>>,
+    tx: mpsc::Sender<Arc<Published>>,
     lagged: Arc<AtomicBool>,
 }
 
 struct Inner {
     next_seq: u64,
-    window: VecDeque<Arc<EventEnvelope>>,
+    window: VecDeque<Arc<Published>>,
     subs: Vec<Sub>,
     next_sub_id: u64,
     closed: bool,
@@ -43,8 +44,8 @@ pub struct EventHub {
 
 /// A live subscription: first `replay`, then whatever arrives on `rx`.
 pub struct Subscription {
-    pub replay: Vec<Arc<EventEnvelope>>,
-    pub rx: mpsc::Receiver<Arc<EventEnvelope>>,
+    pub replay: Vec<Arc<Published>>,
+    pub rx: mpsc::Receiver<Arc<Published>>,
     /// Set when the hub cut this subscriber off for falling behind.
     pub lagged: Arc<AtomicBool>,
     pub id: u64,
@@ -63,10 +64,10 @@ impl EventHub {
         sub_cap: usize,
         sink: Option<EventSink>,
     ) -> EventHub {
-        let mut window: VecDeque<Arc<EventEnvelope>> = history
+        let mut window: VecDeque<Arc<Published>> = history
             .into_iter()
             .filter(|e| e.seq <= last_seq)
-            .map(Arc::new)
+            .map(|e| Arc::new(Published::new(e)))
             .collect();
         while window.len() > window_cap {
             window.pop_front();
@@ -116,21 +117,26 @@ impl EventHub {
     }
 
     /// Publishes an event; returns its envelope, or `None` when the hub is closed.
-    pub fn publish(&self, event: Event) -> Option<Arc<EventEnvelope>> {
+    pub fn publish(&self, event: Event) -> Option<Arc<Published>> {
         let env = {
             let mut inner = self.lock();
             if inner.closed {
                 return None;
             }
-            let env = Arc::new(EventEnvelope {
+            let env = Arc::new(Published::new(EventEnvelope {
                 session_id: self.session_id.clone(),
                 seq: inner.next_seq,
                 at: crate::util::now_rfc3339(),
                 event,
-            });
+            }));
             inner.next_seq += 1;
             PartialTurn::apply(&mut inner.partial, &env.event);
-            inner.window.push_back(env.clone());
+            // The window keeps a copy of its own: the copy given to the writer and the
+            // subscribers carries its JSON, which the window (4096 events a session by
+            // default) would otherwise hold long after every subscriber sent it.
+            inner
+                .window
+                .push_back(Arc::new(Published::new(env.envelope().clone())));
             if inner.window.len() > self.window_cap {
                 inner.window.pop_front();
             }
@@ -185,7 +191,7 @@ impl EventHub {
 
     /// The retained events after `since`, also once the hub is closed: how a
     /// subscriber that was cut off for lagging catches up to `session_closed`.
-    pub fn replay_since(&self, since: u64) -> Vec<Arc<EventEnvelope>> {
+    pub fn replay_since(&self, since: u64) -> Vec<Arc<Published>> {
         replay_after(&self.session_id, &self.lock(), since)
     }
 
@@ -211,7 +217,7 @@ impl EventHub {
     }
 }
 
-fn replay_after(session_id: &SessionId, inner: &Inner, since: u64) -> Vec<Arc<EventEnvelope>> {
+fn replay_after(session_id: &SessionId, inner: &Inner, since: u64) -> Vec<Arc<Published>> {
     let last = inner.next_seq - 1;
     if since >= last {
         return Vec::new();
@@ -224,14 +230,14 @@ fn replay_after(session_id: &SessionId, inner: &Inner, since: u64) -> Vec<Arc<Ev
     let mut out = Vec::new();
     if since + 1 < first_retained {
         crate::metrics::resync();
-        out.push(Arc::new(EventEnvelope {
+        out.push(Arc::new(Published::new(EventEnvelope {
             session_id: session_id.clone(),
             seq: first_retained - 1,
             at: crate::util::now_rfc3339(),
             event: Event::Resync {
                 from_seq: first_retained,
             },
-        }));
+        })));
     }
     out.extend(inner.window.iter().filter(|e| e.seq > since).cloned());
     out

@@ -4,10 +4,12 @@
 pub mod feed;
 mod hub;
 pub mod partial;
+mod published;
 
 pub use feed::Feed;
 pub use hub::{EventHub, EventSink, HubClosed, Subscription};
 pub use partial::PartialTurn;
+pub use published::Published;
 
 /// The tool calls the running turn `turn_id` made so far (empty for another turn).
 pub fn tools_of(hub: &EventHub, turn_id: &sessiond_protocol::TurnId) -> Vec<partial::ToolEntry> {

@@ -1,7 +1,8 @@
 //! The database rules that integration tests cannot time: a prune never removes a
 //! session holding a seq reservation, a strict reservation of a pruned session
 //! fails, a release only gives back what nobody extended, and recovery closes seq
-//! gaps before appending interrupted verdicts.
+//! gaps before appending interrupted verdicts; a run of events is stored as single
+//! appends would store it, and an idle writer gives memory back after much history.
 
 use super::{Db, Op};
 use crate::record::{SessionRecord, TurnRecord};
@@ -139,4 +140,64 @@ async fn recovery_skips_reserved_seqs_then_records_interrupted_turns() {
     // A second start finds nothing to repair.
     let (_db, recovery) = Db::open(dir.path(), dir.path()).unwrap();
     assert_eq!((recovery.seq_gaps, recovery.interrupted.len()), (0, 0));
+}
+
+#[tokio::test]
+async fn a_run_of_events_is_stored_whole_with_last_seq_and_the_trim_of_single_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = Db::open(dir.path(), dir.path()).unwrap();
+    let id = SessionId("ses_c".into());
+    db.write(vec![Op::InsertSession(record("ses_c"))])
+        .await
+        .unwrap();
+    // Two jobs as the event writer queues them; the second crosses seq 128, where a
+    // single append would trim to the last 64.
+    for run in [1..=100u64, 101..=130] {
+        db.write(vec![Op::AppendEvents {
+            session_id: id.clone(),
+            events: run.map(|s| (s, format!("{{\"n\":{s}}}"))).collect(),
+            keep: 64,
+        }])
+        .await
+        .unwrap();
+    }
+    let rec = db.get_session(&id).await.unwrap().unwrap();
+    assert_eq!(rec.last_seq, 130);
+    let events = db.recent_events(&id, 1000).await.unwrap();
+    let seqs: Vec<u64> = events.iter().map(|(s, _)| *s).collect();
+    assert_eq!(seqs, (67..=130).collect::<Vec<_>>());
+    assert_eq!(events[0].1, "{\"n\":67}");
+    db.close();
+}
+
+#[tokio::test]
+async fn an_idle_writer_gives_memory_back_after_much_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = Db::open(dir.path(), dir.path()).unwrap();
+    let id = SessionId("ses_d".into());
+    db.write(vec![Op::InsertSession(record("ses_d"))])
+        .await
+        .unwrap();
+    let before = crate::memory::trims();
+    let n = crate::memory::TRIM_AFTER_OPS + 1;
+    db.write(vec![Op::AppendEvents {
+        session_id: id.clone(),
+        events: (1..=n).map(|s| (s, "{}".to_owned())).collect(),
+        keep: 64,
+    }])
+    .await
+    .unwrap();
+    // Nothing more is written: once idle, the writer trims (bounded wait).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while crate::memory::trims() == before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the writer never trimmed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // And it still writes afterwards.
+    db.write(vec![event(&id, n + 1)]).await.unwrap();
+    assert_eq!(db.get_session(&id).await.unwrap().unwrap().last_seq, n + 1);
+    db.close();
 }

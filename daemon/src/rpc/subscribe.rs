@@ -3,7 +3,7 @@
 //! (or gets `resync`) and never slows the turn or the other subscribers.
 
 use crate::events::feed::Change;
-use crate::events::Subscription;
+use crate::events::{Published, Subscription};
 use crate::state::Daemon;
 use crate::store::StoreError;
 use jsonrpsee::core::SubscriptionError;
@@ -12,15 +12,19 @@ use sessiond_protocol::{Event, EventEnvelope, SessionId};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-async fn send(sink: &SubscriptionSink, env: &EventEnvelope) -> Result<(), SubscriptionError> {
-    let raw =
-        serde_json::value::to_raw_value(env).map_err(|e| SubscriptionError::from(e.to_string()))?;
+/// Sends one event. Its JSON was made once for the writer and every subscriber; each
+/// subscriber's message gets a copy of those bytes, not a serialisation of its own.
+async fn send(sink: &SubscriptionSink, env: &Published) -> Result<(), SubscriptionError> {
+    let raw = env
+        .json()
+        .ok_or_else(|| SubscriptionError::from("cannot serialise event"))?
+        .to_owned();
     sink.send(SubscriptionMessage::from(raw))
         .await
         .map_err(|_| SubscriptionError::from("subscriber disconnected"))
 }
 
-fn is_last(env: &EventEnvelope) -> bool {
+fn is_last(env: &Published) -> bool {
     matches!(env.event, Event::SessionClosed { .. })
 }
 
@@ -106,12 +110,12 @@ async fn follow(
         }
     }
     // What follows is live (not stored; its seq is the head of the replay).
-    let boundary = EventEnvelope {
+    let boundary = Published::new(EventEnvelope {
         session_id: id.clone(),
         seq: head_seq,
         at: crate::util::now_rfc3339(),
         event: Event::ReplayComplete { head_seq },
-    };
+    });
     if send(sink, &boundary).await.is_err() {
         return sub_id;
     }

@@ -10,9 +10,7 @@ use crate::agent::RequestResponse;
 use crate::events::EventHub;
 use crate::record::SessionRecord;
 use crate::turn::cancel::TokenRegistry;
-use sessiond_protocol::{
-    EventEnvelope, PendingRequest, SessionInfo, TurnId, TurnInfo, TurnState, TurnVerdict,
-};
+use sessiond_protocol::{PendingRequest, SessionInfo, TurnId, TurnInfo, TurnState, TurnVerdict};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -32,7 +30,7 @@ pub struct QueuedTurn {
 pub struct Pending {
     pub request: PendingRequest,
     /// The `request` event as first published, delivered again to returning subscribers.
-    pub envelope: Option<Arc<EventEnvelope>>,
+    pub envelope: Option<Arc<crate::events::Published>>,
 }
 
 /// The turn that is running.
@@ -139,7 +137,7 @@ impl Entry {
 
     /// Called by `Store::step` with the envelopes of the events a transition just
     /// published: a `request` keeps its envelope for returning subscribers.
-    pub fn published(&mut self, envs: &[Arc<EventEnvelope>]) {
+    pub fn published(&mut self, envs: &[Arc<crate::events::Published>]) {
         let Some(turn) = self.turn.as_mut() else {
             return;
         };

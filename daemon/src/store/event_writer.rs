@@ -6,9 +6,10 @@
 //! agent slows only its own turn, never other sessions' writes.
 
 use super::SEQ_BLOCK;
+use crate::events::Published;
 use crate::persist::{Db, Op};
 use futures::future::BoxFuture;
-use sessiond_protocol::{Event, EventEnvelope, TurnId};
+use sessiond_protocol::{Event, TurnId};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -80,10 +81,10 @@ impl EventWriter {
     /// Queues a published event: appended to the history, keeping the durable seq
     /// reservation at least half a block ahead; the final `session_closed` gives the
     /// unused reservation back.
-    pub fn on_event(&self, env: &EventEnvelope) {
-        let body = match serde_json::to_string(env) {
-            Ok(body) => body,
-            Err(e) => return tracing::warn!(error = %e, "cannot serialise event"),
+    pub fn on_event(&self, env: &Published) {
+        // The hub's serialisation, shared with the subscribers.
+        let Some(body) = env.json().map(|j| j.get().to_owned()) else {
+            return;
         };
         let mut buf = self.buffer();
         if env.seq + SEQ_BLOCK / 2 > self.held.load(Ordering::Acquire) {
@@ -106,12 +107,7 @@ impl EventWriter {
             Event::AgentThoughtChunk { .. } => true,
             _ => false,
         };
-        buf.ops.push(Op::AppendEvent {
-            session_id: env.session_id.clone(),
-            seq: env.seq,
-            body,
-            keep: self.keep,
-        });
+        push_event(&mut buf.ops, env, body, self.keep);
         if matches!(env.event, Event::SessionClosed { .. }) {
             buf.ops.push(Op::ReleaseSeq {
                 session_id: env.session_id.clone(),
@@ -176,6 +172,25 @@ impl EventWriter {
             }
         }))
     }
+}
+
+/// Adds an event to the buffered job: to the last op when that appends events of the
+/// same session (one `last_seq` update and trim per run of events), else as a new op.
+fn push_event(ops: &mut Vec<Op>, env: &Published, body: String, keep: u64) {
+    if let Some(Op::AppendEvents {
+        session_id, events, ..
+    }) = ops.last_mut()
+    {
+        if *session_id == env.session_id {
+            events.push((env.seq, body));
+            return;
+        }
+    }
+    ops.push(Op::AppendEvents {
+        session_id: env.session_id.clone(),
+        events: vec![(env.seq, body)],
+        keep,
+    });
 }
 
 /// Adds reply text to the buffered partial reply of `turn_id` (one piece per flush).

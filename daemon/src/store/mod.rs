@@ -248,7 +248,7 @@ impl Store {
         ));
         let w = writer.clone();
         let feed = self.feed.clone();
-        let sink: crate::events::EventSink = Box::new(move |env: &EventEnvelope| {
+        let sink: crate::events::EventSink = Box::new(move |env: &crate::events::Published| {
             feed.on_event(env);
             w.on_event(env)
         });

@@ -155,7 +155,7 @@ impl Store {
     }
 
     /// Pending request events of a session, to deliver again to a returning subscriber.
-    pub fn pending_envelopes(&self, id: &SessionId) -> Vec<Arc<sessiond_protocol::EventEnvelope>> {
+    pub fn pending_envelopes(&self, id: &SessionId) -> Vec<Arc<crate::events::Published>> {
         self.sessions
             .get(id)
             .and_then(|e| {
