@@ -187,12 +187,14 @@ async fn record(pgid: libc::pid_t, tag: String) -> bool {
 
 /// Opens the registry in the database at `db_path` (from now on every program
 /// started is recorded there) and kills the process groups a previous daemon left
-/// behind; returns how many processes were killed.
-pub fn open_registry(db_path: &Path) -> io::Result<usize> {
+/// behind, without waiting: the registry thread opens and reaps before it handles
+/// anything sent after this call (its queue is in order), so a program started
+/// meanwhile is recorded after the reaping and never reaped by it. The receiver
+/// gets how many processes were killed.
+pub fn start_registry(db_path: &Path) -> std_mpsc::Receiver<io::Result<usize>> {
     let (tx, rx) = std_mpsc::channel();
     registry_send(Op::Open(db_path.to_path_buf(), tx));
-    rx.recv()
-        .map_err(|_| io::Error::other("the process registry is gone"))?
+    rx
 }
 
 fn open_and_reap(path: &Path) -> io::Result<(Connection, usize)> {

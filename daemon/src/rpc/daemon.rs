@@ -12,6 +12,12 @@ use sessiond_protocol::{methods, TuiId, PROTOCOL_VERSION};
 
 pub const SERVER_VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// The TUI secret could not be created (the data directory is not writable).
+fn internal(msg: String) -> jsonrpsee::types::ErrorObjectOwned {
+    tracing::error!(error = %msg, "tui identity");
+    rpc_error_plain(codes::INTERNAL_ERROR, msg)
+}
+
 #[async_trait]
 impl DaemonApiServer for Rpc {
     async fn initialize(
@@ -34,7 +40,7 @@ impl DaemonApiServer for Rpc {
         }
         let id = match (tui_id, tui_sig) {
             (None, None) => TuiId(crate::util::random_id("tui_", 16)),
-            (Some(id), Some(sig)) if self.d.identity.verify(id.as_str(), &sig) => id,
+            (Some(id), Some(sig)) if self.d.identity.verify(id.as_str(), &sig).map_err(internal)? => id,
             (Some(_), _) => {
                 return Err(rpc_error_plain(
                     codes::INVALID_TUI_SIGNATURE,
@@ -60,8 +66,8 @@ impl DaemonApiServer for Rpc {
             protocol_version: PROTOCOL_VERSION,
             server_version: SERVER_VERSION.to_owned(),
             server_pid: std::process::id(),
-            daemon_id: self.d.identity.daemon_id().to_owned(),
-            tui_sig: self.d.identity.sign(id.as_str()),
+            daemon_id: self.d.identity.daemon_id().map_err(internal)?,
+            tui_sig: self.d.identity.sign(id.as_str()).map_err(internal)?,
             tui_id: id,
             capabilities: methods::ALL.iter().map(|m| (*m).to_owned()).collect(),
         })
