@@ -5,7 +5,7 @@ every peer does one figure before any peer does the next, in a rotating order).
 Prints one Markdown table with each peer's figure and sessiond's ratio to the best.
 
 Usage: race.py --peers-dir DIR --sessiond BIN --bare BIN [--rounds 3] [--ops 200]
-               [--stored 10000] [--only NAME,...]
+               [--stored 10000] [--only NAME,...] [--figures spawn,rss,...]
 A peer whose program is not in the peers dir (see install.sh) is reported missing."""
 
 import argparse
@@ -93,6 +93,8 @@ def run_round(peers, r, args, results, failures):
             results[p.name]["anon"].append(rss_kib(p.pid, "RssAnon:") / 1024.0)
 
     def each(op, fn):
+        if args.figures and op not in args.figures:
+            return
         for p in list(live):
             if op not in p.methods:
                 continue
@@ -153,7 +155,10 @@ def main():
     ap.add_argument("--only", default="")
     ap.add_argument("--tmp", default=None)
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--figures", default="",
+                    help="only these figures, e.g. spawn,rss (spawn and RSS are always taken)")
     args = ap.parse_args()
+    args.figures = [f for f in args.figures.split(",") if f]
     peers, missing = make_peers(args)
     results = {p.name: {k: [] for k, _ in FIGURES} for p in peers}
     failures = {}
