@@ -16,7 +16,6 @@ pub mod server;
 pub mod state;
 pub mod store;
 pub mod systemd;
-pub mod text_pages;
 pub mod transport;
 pub mod turn;
 pub mod uploads;
