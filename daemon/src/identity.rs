@@ -77,12 +77,8 @@ impl Identity {
             .data_dir
             .as_deref()
             .ok_or_else(|| "no tui secret".to_owned())?;
-        let secret = create_secret(dir).map_err(|e| {
-            format!(
-                "cannot create the tui secret in {}: {e}",
-                dir.display()
-            )
-        })?;
+        let secret = create_secret(dir)
+            .map_err(|e| format!("cannot create the tui secret in {}: {e}", dir.display()))?;
         let k = Arc::new(Keys::new(secret));
         *keys = Some(k.clone());
         Ok(k)

@@ -67,8 +67,7 @@ async fn agent_processes_die_with_the_daemon_and_leftovers_are_reaped_at_start()
     // The reaping runs beside the first answers (it does not hold the start), and
     // says so in the log once done.
     wait_for("the leftover to be reaped", || async {
-        (!alive(grandchild) && d.log().contains("killed agent processes left behind"))
-            .then_some(())
+        (!alive(grandchild) && d.log().contains("killed agent processes left behind")).then_some(())
     })
     .await;
 }

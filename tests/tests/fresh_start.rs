@@ -67,7 +67,10 @@ async fn a_fresh_data_directory_gets_its_database_in_one_step() {
         .filter(|n| !n.starts_with("sessiond.db") && n != "uploads")
         .collect();
     assert!(stray.is_empty(), "{stray:?}");
-    assert_eq!(fs::metadata(data.join("sessiond.db")).unwrap().mode() & 0o777, 0o600);
+    assert_eq!(
+        fs::metadata(data.join("sessiond.db")).unwrap().mode() & 0o777,
+        0o600
+    );
     // The schema is there: a session is stored and listed after a kill -9.
     let c = d.tui().await;
     let id = new_session(&c, "echo").await;

@@ -40,7 +40,15 @@ impl DaemonApiServer for Rpc {
         }
         let id = match (tui_id, tui_sig) {
             (None, None) => TuiId(crate::util::random_id("tui_", 16)),
-            (Some(id), Some(sig)) if self.d.identity.verify(id.as_str(), &sig).map_err(internal)? => id,
+            (Some(id), Some(sig))
+                if self
+                    .d
+                    .identity
+                    .verify(id.as_str(), &sig)
+                    .map_err(internal)? =>
+            {
+                id
+            }
             (Some(_), _) => {
                 return Err(rpc_error_plain(
                     codes::INVALID_TUI_SIGNATURE,
