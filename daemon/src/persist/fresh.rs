@@ -43,7 +43,19 @@ pub fn create_if_missing(path: &Path) -> Result<bool, PersistError> {
         match fs::hard_link(&tmp, path) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-            Err(e) => Err(io("link", e)),
+            // A file system without hard links: an empty private file, which the
+            // caller opens and fills the usual way (more fsyncs, same result).
+            Err(_) => match fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(path)
+            {
+                Ok(_) => Ok(false),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+                Err(e) => Err(io("create", e)),
+            },
         }
     });
     remove_with_logs(&tmp);
