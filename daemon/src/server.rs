@@ -56,18 +56,24 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
             .context("cannot open the database")?
     };
     log_recovery(&recovery);
-    // Reaping what a previous daemon left behind does not hold the first answer:
-    // the registry thread does it before recording any program started from now on.
-    let reaped = crate::agent::process::start_registry(db.path());
-    tokio::task::spawn_blocking(move || match reaped.recv() {
-        Ok(Ok(0)) => {}
-        Ok(Ok(n)) => tracing::warn!(
-            killed = n,
-            "killed agent processes left behind by the previous daemon"
-        ),
-        Ok(Err(e)) => tracing::warn!(error = %e, "agent processes will not be recorded"),
-        Err(_) => tracing::warn!("agent processes will not be recorded: the registry is gone"),
-    });
+    {
+        // Before any write of the daemon: the reaping commits when it found
+        // leftovers, and a commit between another connection's read and write in
+        // one transaction fails that transaction. A fresh database already has the
+        // registry's table, so on a fresh data directory this writes nothing.
+        let path = db.path().to_path_buf();
+        match tokio::task::spawn_blocking(move || crate::agent::process::open_registry(&path))
+            .await
+            .context("process registry task failed")?
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                killed = n,
+                "killed agent processes left behind by the previous daemon"
+            ),
+            Err(e) => tracing::warn!(error = %e, "agent processes will not be recorded"),
+        }
+    }
     let total = db.count_sessions().await?;
     let generation = db.max_generation().await?;
     let identity = Identity::load(&data_dir)?;

@@ -64,10 +64,13 @@ async fn agent_processes_die_with_the_daemon_and_leftovers_are_reaped_at_start()
     // ...and is killed by the next start, which found its group in the database.
     let dirs = std::mem::replace(&mut d.dirs, Dirs::new());
     let d = Daemon::start_in(dirs).await.expect("restart");
-    // The reaping runs beside the first answers (it does not hold the start), and
-    // says so in the log once done.
     wait_for("the leftover to be reaped", || async {
-        (!alive(grandchild) && d.log().contains("killed agent processes left behind")).then_some(())
+        (!alive(grandchild)).then_some(())
     })
     .await;
+    assert!(
+        d.log().contains("killed agent processes left behind"),
+        "{}",
+        d.log()
+    );
 }

@@ -187,30 +187,35 @@ async fn record(pgid: libc::pid_t, tag: String) -> bool {
 
 /// Opens the registry in the database at `db_path` (from now on every program
 /// started is recorded there) and kills the process groups a previous daemon left
-/// behind, without waiting: the registry thread opens and reaps before it handles
-/// anything sent after this call (its queue is in order), so a program started
-/// meanwhile is recorded after the reaping and never reaped by it. The receiver
-/// gets how many processes were killed.
+/// behind; returns how many processes were killed.
+pub fn open_registry(db_path: &Path) -> io::Result<usize> {
+    start_registry(db_path)
+        .recv()
+        .map_err(|_| io::Error::other("the process registry is gone"))?
+}
+
+/// As [`open_registry`], without waiting: the receiver gets its result.
 pub fn start_registry(db_path: &Path) -> std_mpsc::Receiver<io::Result<usize>> {
     let (tx, rx) = std_mpsc::channel();
     registry_send(Op::Open(db_path.to_path_buf(), tx));
     rx
 }
 
+/// The registry's table (created when missing).
+pub const REGISTRY_TABLE: &str = "CREATE TABLE IF NOT EXISTS agent_processes (
+    pgid INTEGER PRIMARY KEY,
+    tag TEXT NOT NULL,
+    started_at TEXT NOT NULL
+)";
+
 fn open_and_reap(path: &Path) -> io::Result<(Connection, usize)> {
     let db = |e: rusqlite::Error| io::Error::other(format!("process registry: {e}"));
     let conn = Connection::open(path).map_err(db)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))
         .map_err(db)?;
-    // Additive: a table of its own, created when missing; older builds ignore it.
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS agent_processes (
-            pgid INTEGER PRIMARY KEY,
-            tag TEXT NOT NULL,
-            started_at TEXT NOT NULL
-        )",
-    )
-    .map_err(db)?;
+    // Additive: a table of its own, created when missing (a fresh database has it
+    // from the start, see `persist::fresh`); older builds ignore it.
+    conn.execute_batch(REGISTRY_TABLE).map_err(db)?;
     let left: Vec<(libc::pid_t, String)> = {
         let mut stmt = conn
             .prepare("SELECT pgid, tag FROM agent_processes")
@@ -224,8 +229,11 @@ fn open_and_reap(path: &Path) -> io::Result<(Connection, usize)> {
     for (pgid, tag) in &left {
         killed += kill_tagged_group(*pgid, tag);
     }
-    conn.execute("DELETE FROM agent_processes", [])
-        .map_err(db)?;
+    // Nothing left behind: no write (no commit racing the daemon's first writes).
+    if !left.is_empty() {
+        conn.execute("DELETE FROM agent_processes", [])
+            .map_err(db)?;
+    }
     Ok((conn, killed))
 }
 

@@ -69,6 +69,8 @@ fn build(tmp: &Path) -> Result<(), PersistError> {
     conn.pragma_update(None, "synchronous", "OFF")?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     schema::migrate(&mut conn)?;
+    // The agent process registry's table too, so that its first open writes nothing.
+    conn.execute_batch(crate::agent::process::REGISTRY_TABLE)?;
     conn.close().map_err(|(_, e)| e)?;
     Ok(())
 }
