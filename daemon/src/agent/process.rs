@@ -189,16 +189,10 @@ async fn record(pgid: libc::pid_t, tag: String) -> bool {
 /// started is recorded there) and kills the process groups a previous daemon left
 /// behind; returns how many processes were killed.
 pub fn open_registry(db_path: &Path) -> io::Result<usize> {
-    start_registry(db_path)
-        .recv()
-        .map_err(|_| io::Error::other("the process registry is gone"))?
-}
-
-/// As [`open_registry`], without waiting: the receiver gets its result.
-pub fn start_registry(db_path: &Path) -> std_mpsc::Receiver<io::Result<usize>> {
     let (tx, rx) = std_mpsc::channel();
     registry_send(Op::Open(db_path.to_path_buf(), tx));
-    rx
+    rx.recv()
+        .map_err(|_| io::Error::other("the process registry is gone"))?
 }
 
 /// The registry's table (created when missing).
