@@ -1,14 +1,14 @@
 //! The data directory at rest: private to the daemon's user. A directory owned by
 //! another user is refused; one this user owns but others may enter
-//! is made private, and the log says so; the database files are created 0600 (SQLite
-//! gives its `-wal` and `-shm` files the mode of the database file) and loose ones
-//! are tightened the same way.
+//! is made private, and the log says so; the database files are created 0600 (a
+//! fresh database is created 0600 by `persist`, and SQLite gives its `-wal` and
+//! `-shm` files the mode of the database file) and loose ones are tightened.
 
 use crate::persist::DB_FILE;
 use crate::transport::peer::current_uid;
 use anyhow::{bail, Context};
 use std::fs;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// Makes `dir` a private directory of this user: created 0700 when missing,
@@ -49,19 +49,10 @@ fn check_owner(path: &Path, meta: &fs::Metadata) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Creates the database file 0600 when missing (so that SQLite creates its journal
-/// files 0600 too) and tightens existing database files; returns what was tightened.
+/// Tightens existing database files; returns what was tightened. A missing
+/// database is left to `persist`, which creates it 0600 in one step (so that SQLite
+/// creates its journal files 0600 too).
 pub fn secure_db_files(data_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let db = data_dir.join(DB_FILE);
-    fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&db)
-        .with_context(|| format!("cannot open {}", db.display()))?;
     let mut fixed = Vec::new();
     for suffix in ["", "-wal", "-shm"] {
         let path = data_dir.join(format!("{DB_FILE}{suffix}"));
@@ -111,7 +102,16 @@ mod tests {
         prepare(&dir, &dir.join("uploads")).unwrap();
         assert_eq!(mode(&dir), 0o700);
         assert_eq!(mode(&dir.join("uploads")), 0o700);
+        let (db, _) = crate::persist::Db::open_with(
+            &dir,
+            &dir.join("uploads"),
+            sessiond_config::Durability::Power,
+        )
+        .unwrap();
         assert_eq!(mode(&dir.join(DB_FILE)), 0o600);
+        // The log SQLite creates takes the database's mode.
+        assert_eq!(mode(&dir.join(format!("{DB_FILE}-wal"))), 0o600);
+        db.close();
     }
 
     #[test]

@@ -57,6 +57,10 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     };
     log_recovery(&recovery);
     {
+        // Before any write of the daemon: the reaping commits when it found
+        // leftovers, and a commit between another connection's read and write in
+        // one transaction fails that transaction. A fresh database already has the
+        // registry's table, so on a fresh data directory this writes nothing.
         let path = db.path().to_path_buf();
         match tokio::task::spawn_blocking(move || crate::agent::process::open_registry(&path))
             .await
@@ -72,7 +76,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     }
     let total = db.count_sessions().await?;
     let generation = db.max_generation().await?;
-    let identity = Identity::load_or_create(&data_dir)?;
+    let identity = Identity::load(&data_dir)?;
     let agents = Arc::new(Agents::from_config_with_db(&cfg, Some(db.clone())));
     let store = Store::new(cfg.clone(), db.clone(), agents, blobs, total);
     store.resume_generation(generation);

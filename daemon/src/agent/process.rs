@@ -195,20 +195,21 @@ pub fn open_registry(db_path: &Path) -> io::Result<usize> {
         .map_err(|_| io::Error::other("the process registry is gone"))?
 }
 
+/// The registry's table (created when missing).
+pub const REGISTRY_TABLE: &str = "CREATE TABLE IF NOT EXISTS agent_processes (
+    pgid INTEGER PRIMARY KEY,
+    tag TEXT NOT NULL,
+    started_at TEXT NOT NULL
+)";
+
 fn open_and_reap(path: &Path) -> io::Result<(Connection, usize)> {
     let db = |e: rusqlite::Error| io::Error::other(format!("process registry: {e}"));
     let conn = Connection::open(path).map_err(db)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))
         .map_err(db)?;
-    // Additive: a table of its own, created when missing; older builds ignore it.
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS agent_processes (
-            pgid INTEGER PRIMARY KEY,
-            tag TEXT NOT NULL,
-            started_at TEXT NOT NULL
-        )",
-    )
-    .map_err(db)?;
+    // Additive: a table of its own, created when missing (a fresh database has it
+    // from the start, see `persist::fresh`); older builds ignore it.
+    conn.execute_batch(REGISTRY_TABLE).map_err(db)?;
     let left: Vec<(libc::pid_t, String)> = {
         let mut stmt = conn
             .prepare("SELECT pgid, tag FROM agent_processes")
@@ -222,8 +223,11 @@ fn open_and_reap(path: &Path) -> io::Result<(Connection, usize)> {
     for (pgid, tag) in &left {
         killed += kill_tagged_group(*pgid, tag);
     }
-    conn.execute("DELETE FROM agent_processes", [])
-        .map_err(db)?;
+    // Nothing left behind: no write (no commit racing the daemon's first writes).
+    if !left.is_empty() {
+        conn.execute("DELETE FROM agent_processes", [])
+            .map_err(db)?;
+    }
     Ok((conn, killed))
 }
 

@@ -1,6 +1,7 @@
 //! The embedded SQLite database: schema and migrations, one writer thread with group
 //! commit, and a small pool of readers. Async code never blocks on SQLite.
 
+mod fresh;
 mod read;
 mod recover;
 mod schema;
@@ -123,6 +124,7 @@ impl Db {
         durability: Durability,
     ) -> Result<(Db, Recovery), PersistError> {
         let path = data_dir.join(DB_FILE);
+        fresh::create_if_missing(&path)?;
         let mut conn = schema::open_connection_with(&path, durability)?;
         // The writer's page cache may grow to 16 MiB (SQLite's default is 2 MiB):
         // a large group commit (a stop with thousands of live sessions) then neither

@@ -42,6 +42,12 @@ pub fn install_status(m: &mut jsonrpsee::RpcModule<()>, rpc: Rpc) {
     .expect("daemon/status was just removed");
 }
 
+/// The TUI secret could not be created (the data directory is not writable).
+fn internal(msg: String) -> jsonrpsee::types::ErrorObjectOwned {
+    tracing::error!(error = %msg, "tui identity");
+    rpc_error_plain(codes::INTERNAL_ERROR, msg)
+}
+
 #[async_trait]
 impl DaemonApiServer for Rpc {
     async fn initialize(
@@ -64,7 +70,15 @@ impl DaemonApiServer for Rpc {
         }
         let id = match (tui_id, tui_sig) {
             (None, None) => TuiId(crate::util::random_id("tui_", 16)),
-            (Some(id), Some(sig)) if self.d.identity.verify(id.as_str(), &sig) => id,
+            (Some(id), Some(sig))
+                if self
+                    .d
+                    .identity
+                    .verify(id.as_str(), &sig)
+                    .map_err(internal)? =>
+            {
+                id
+            }
             (Some(_), _) => {
                 return Err(rpc_error_plain(
                     codes::INVALID_TUI_SIGNATURE,
@@ -90,8 +104,8 @@ impl DaemonApiServer for Rpc {
             protocol_version: PROTOCOL_VERSION,
             server_version: SERVER_VERSION.to_owned(),
             server_pid: std::process::id(),
-            daemon_id: self.d.identity.daemon_id().to_owned(),
-            tui_sig: self.d.identity.sign(id.as_str()),
+            daemon_id: self.d.identity.daemon_id().map_err(internal)?,
+            tui_sig: self.d.identity.sign(id.as_str()).map_err(internal)?,
             tui_id: id,
             capabilities: methods::ALL.iter().map(|m| (*m).to_owned()).collect(),
         })

@@ -85,8 +85,10 @@ pub fn claim(socket: &Path) -> anyhow::Result<SocketGuard> {
     }
     lock.set_len(0)?;
     lock.rewind()?;
+    // The pid is for error messages only (the flock is the lock, and it dies with
+    // the process), so it is not fsynced: a stale or empty file after a power loss
+    // only makes the message say "unknown".
     write!(lock, "{}", std::process::id())?;
-    lock.sync_all()?;
     // We hold the lock, so a socket file left here belongs to a daemon that died.
     if socket.exists() {
         tracing::info!(socket = %socket.display(), "replacing a stale socket");
