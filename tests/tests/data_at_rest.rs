@@ -3,7 +3,7 @@
 //! another user is refused, and the CLI does not connect through a socket directory
 //! another user owns.
 
-use sessiond_tests::{cli, Daemon, Dirs};
+use sessiond_tests::{cli, Daemon, Dirs, WAIT};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::process::Stdio;
 
@@ -48,12 +48,28 @@ async fn a_data_directory_of_another_user_is_refused() {
     let data = dirs.data_dir();
     std::fs::create_dir_all(&data).unwrap();
     std::os::unix::fs::chown(&data, Some(65534), Some(65534)).unwrap();
-    let out = dirs
+    let child = dirs
         .command()
         .arg("serve")
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("run sessiond");
+    // Bounded: a daemon that accepts the directory would serve from it forever.
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let out = match rx.recv_timeout(WAIT) {
+        Ok(out) => out.expect("wait for sessiond"),
+        Err(_) => {
+            // SAFETY: kill(2) on the child this test started.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            panic!("served from a data directory owned by another user");
+        }
+    };
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("owned by uid 65534"), "{err}");

@@ -6,7 +6,7 @@
 
 use sessiond_protocol::params::NewSessionParams;
 use sessiond_protocol::{codes, CancelCause, Event, SessionStatus, StopReason};
-use sessiond_tests::{new_session, prompt_params, wait_for, Daemon};
+use sessiond_tests::{new_session, prompt_params, wait_for, Daemon, WAIT};
 
 const AGENTS: &str = "max_queued_turns = 2\n\
 [agents.slow]\nkind = \"echo\"\nchunk_chars = 1\nchunk_delay_ms = 20\n";
@@ -118,6 +118,20 @@ async fn interrupting_prompts_respect_the_queue_cap() {
     assert!(busy > 0, "every interrupting prompt was accepted");
 }
 
+/// The next event of a subscription, failing the test (instead of hanging) when none
+/// comes: a reload that read a stale seq reservation starts thousands of seqs later,
+/// so the event a client asked for never arrives.
+async fn next_within(
+    sub: &mut sessiond_client::EventStream,
+    what: &str,
+) -> sessiond_protocol::EventEnvelope {
+    match tokio::time::timeout(WAIT, sub.next_event()).await {
+        Ok(Some(Ok(ev))) => ev,
+        Ok(other) => panic!("{what}: the subscription ended: {other:?}"),
+        Err(_) => panic!("{what}: no event within {WAIT:?}"),
+    }
+}
+
 #[tokio::test]
 async fn seqs_go_up_by_one_across_close_and_load() {
     let d = Daemon::start().await;
@@ -129,7 +143,7 @@ async fn seqs_go_up_by_one_across_close_and_load() {
         let mut sub = c.subscribe(&id, Some(last)).await.unwrap();
         let mut seen = Vec::new();
         loop {
-            let ev = sub.next_event().await.unwrap().unwrap();
+            let ev = next_within(&mut sub, &format!("cycle {i}: the turn's events")).await;
             seen.push((ev.seq, ev.event.clone()));
             if matches!(ev.event, Event::TurnComplete { .. }) {
                 break;
@@ -148,7 +162,14 @@ async fn seqs_go_up_by_one_across_close_and_load() {
         c.load_session(&id, false, true).await.unwrap();
         // The next event after the reload is the seq right after `session_closed`.
         let mut sub = c.subscribe(&id, Some(last)).await.unwrap();
-        let ev = sub.next_event().await.unwrap().unwrap();
+        let ev = next_within(
+            &mut sub,
+            &format!(
+                "cycle {i}: session_closed at seq {} after the reload",
+                last + 1
+            ),
+        )
+        .await;
         assert_eq!(ev.seq, last + 1, "cycle {i}");
         assert!(
             matches!(ev.event, Event::SessionClosed { .. }),

@@ -12,7 +12,14 @@ use sessiond_protocol::params::NewSessionParams;
 use std::sync::Arc;
 use std::time::Duration;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// Events published (user message, turn start, then reply chunks) before the
+/// writer is stalled.
+const STREAMING: u64 = 16;
+
+// One thread: each `yield_now` of the test lets every other ready task (the turn,
+// whose echo agent yields after each chunk) run once, so "the turn kept publishing"
+// is seen whatever the machine's load, and "it did not" is not a scheduling accident.
+#[tokio::test(flavor = "current_thread")]
 async fn a_stalled_writer_stops_the_turn_at_the_backlog_bound() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = Config::from_toml_str(
@@ -43,11 +50,13 @@ async fn a_stalled_writer_stops_the_turn_at_the_backlog_bound() {
     let id2 = id.clone();
     let waiter = tokio::spawn(async move { s2.prompt(&caller, &id2, req).await });
     store.db().pause_writes(false);
+    // The writer is stalled only once the reply streams: a turn held before its
+    // first chunk (e.g. by a read behind the stalled writer) would show nothing.
     let writer = loop {
         if let Some(w) = store
             .sessions
             .get(&id)
-            .filter(|e| e.turn.is_some())
+            .filter(|e| e.turn.is_some() && e.hub.last_seq() >= STREAMING)
             .map(|e| e.writer.clone())
         {
             break w;
