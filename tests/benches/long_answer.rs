@@ -6,7 +6,8 @@
 //! Run with `make bench`, or:
 //! `cargo build --release -p sessiond --bin sessiond &&
 //!  SESSIOND_BIN=$PWD/target/release/sessiond cargo bench -p sessiond-tests --bench long_answer`
-//! `BENCH_SCALE=small` runs 30,000 chunks.
+//! `BENCH_SCALE=small` runs 30,000 chunks. `LONG_SUBSCRIBER_BUFFER=N` sets the
+//! subscriber buffer (default 400,000; the daemon's own default is 1,024).
 
 use sessiond_client::protocol::params::NewSessionParams;
 use sessiond_client::Event;
@@ -15,8 +16,13 @@ use std::time::{Duration, Instant};
 
 /// A subscriber buffer above the chunk count, so the one reader is never cut off
 /// and the figure is the daemon's own memory, not a dropped subscriber's.
-const CONFIG: &str = "log = \"warn\"\nsubscriber_buffer = 400000\n\
-    [agents.long]\nkind = \"echo\"\nchunk_chars = 1\n";
+fn config() -> String {
+    let buffer = std::env::var("LONG_SUBSCRIBER_BUFFER").unwrap_or_else(|_| "400000".into());
+    format!(
+        "log = \"warn\"\nsubscriber_buffer = {buffer}\n\
+         [agents.long]\nkind = \"echo\"\nchunk_chars = 1\n"
+    )
+}
 
 fn status_kib(pid: u32, key: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -40,7 +46,7 @@ async fn main() {
         Ok("small") => 30_000,
         _ => 300_000,
     };
-    let d = Daemon::start_with(CONFIG).await;
+    let d = Daemon::start_with(&config()).await;
     let pid = d.pid();
     let c = d.tui().await;
     let id = c

@@ -201,3 +201,28 @@ async fn an_idle_writer_gives_memory_back_after_much_history() {
     assert_eq!(db.get_session(&id).await.unwrap().unwrap().last_seq, n + 1);
     db.close();
 }
+
+/// Defect 1 of issue 10, at the database: a full-row write made from a record read
+/// before a kill (a loading prompt's) never puts a killed or expired session back
+/// to active; its other fields are still written.
+#[tokio::test]
+async fn a_stale_row_write_never_revives_a_killed_or_expired_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = Db::open(dir.path(), dir.path()).unwrap();
+    for (name, ended) in [("ses_k", SessionStatus::Killed), ("ses_e", SessionStatus::Expired)] {
+        let stale = record(name);
+        let id = stale.id.clone();
+        db.write(vec![Op::InsertSession(stale.clone())]).await.unwrap();
+        let mut end = stale.clone();
+        end.status = ended;
+        db.write(vec![Op::UpdateSession(end)]).await.unwrap();
+        let mut revive = stale;
+        revive.status = SessionStatus::Active;
+        revive.title = Some("written late".into());
+        db.write(vec![Op::UpdateSession(revive)]).await.unwrap();
+        let now = db.get_session(&id).await.unwrap().unwrap();
+        assert_eq!(now.status, ended, "{name} came back");
+        assert_eq!(now.title.as_deref(), Some("written late"));
+    }
+    db.close();
+}
