@@ -18,6 +18,22 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// How long a test waits for a condition before failing.
 pub const WAIT: Duration = Duration::from_secs(20);
 
+/// Every kind of id JSON-RPC allows, as JSON text: the numbers jsonrpsee cannot carry
+/// (negative, fractional, exponent, 2^64 and above) beside the ones it can. Each must
+/// come back in its reply as written (PROTOCOL.md 11.4), over HTTP and WebSocket.
+pub const ODD_AND_PLAIN_IDS: [&str; 10] = [
+    "-1",
+    "-0",
+    "1.5",
+    "1e3",
+    "2E-2",
+    "18446744073709551616",
+    "123456789012345678901234567890",
+    "7",
+    "\"s\"",
+    "null",
+];
+
 /// The `sessiond` binary under test: `$SESSIOND_BIN`, else next to the test executable.
 pub fn binary() -> PathBuf {
     if let Some(p) = std::env::var_os("SESSIOND_BIN") {

@@ -44,18 +44,7 @@ async fn still_works(ws: &mut RawWs, t: &str) {
 async fn every_numeric_id_is_answered_once_with_that_id_as_written() {
     let (_d, clients) = daemon_and_clients().await;
     for (t, mut ws) in clients {
-        for id in [
-            "-1",
-            "-0",
-            "1.5",
-            "1e3",
-            "2E-2",
-            "18446744073709551616",
-            "123456789012345678901234567890",
-            "7",
-            "\"s\"",
-            "null",
-        ] {
+        for id in sessiond_tests::ODD_AND_PLAIN_IDS {
             ws.send_text(&status_call(id)).await.unwrap();
             let text = ws.read_text().await.expect("a reply");
             assert!(text.contains(&format!("\"id\":{id}")), "{t} {id}: {text}");

@@ -209,10 +209,15 @@ async fn an_idle_writer_gives_memory_back_after_much_history() {
 async fn a_stale_row_write_never_revives_a_killed_or_expired_session() {
     let dir = tempfile::tempdir().unwrap();
     let (db, _) = Db::open(dir.path(), dir.path()).unwrap();
-    for (name, ended) in [("ses_k", SessionStatus::Killed), ("ses_e", SessionStatus::Expired)] {
+    for (name, ended) in [
+        ("ses_k", SessionStatus::Killed),
+        ("ses_e", SessionStatus::Expired),
+    ] {
         let stale = record(name);
         let id = stale.id.clone();
-        db.write(vec![Op::InsertSession(stale.clone())]).await.unwrap();
+        db.write(vec![Op::InsertSession(stale.clone())])
+            .await
+            .unwrap();
         let mut end = stale.clone();
         end.status = ended;
         db.write(vec![Op::UpdateSession(end)]).await.unwrap();

@@ -121,10 +121,8 @@ impl Store {
             .sessions
             .get_mut(id)
             .ok_or_else(|| StoreError::NotFound(id.clone()))?;
-        let step = transition(&mut e)?;
-        for cause in &step.cancels {
-            self.stats.count_cancel(*cause);
-        }
+        let mut step = transition(&mut e)?;
+        self.publish_locked(&mut e, &mut step);
         let commit = match (step.ops.is_empty(), step.durable) {
             (true, _) => Commit::done(),
             (false, true) => self.db.submit(step.ops),
@@ -133,14 +131,6 @@ impl Store {
                 Commit::done()
             }
         };
-        if !step.events.is_empty() {
-            let envs: Vec<_> = step
-                .events
-                .into_iter()
-                .filter_map(|ev| e.hub.publish(ev))
-                .collect();
-            e.published(&envs);
-        }
         let undo = step.undo.map(|u| (id.clone(), e.incarnation, u));
         Ok((step.value, Pending { commit, undo }))
     }
@@ -160,20 +150,25 @@ impl Store {
             .sessions
             .get_mut(id)
             .ok_or_else(|| StoreError::NotFound(id.clone()))?;
-        let step = transition(&mut e)?;
+        let mut step = transition(&mut e)?;
+        self.publish_locked(&mut e, &mut step);
+        batch.extend(step.ops);
+        Ok(step.value)
+    }
+
+    /// The part of a step done under the entry's lock whatever becomes of its
+    /// writes: its cancels are counted and its events published, in order.
+    fn publish_locked<T>(&self, e: &mut Entry, step: &mut Step<T>) {
         for cause in &step.cancels {
             self.stats.count_cancel(*cause);
         }
-        batch.extend(step.ops);
         if !step.events.is_empty() {
-            let envs: Vec<_> = step
-                .events
+            let envs: Vec<_> = std::mem::take(&mut step.events)
                 .into_iter()
                 .filter_map(|ev| e.hub.publish(ev))
                 .collect();
             e.published(&envs);
         }
-        Ok(step.value)
     }
 
     /// Waits for a step's commit; on failure undoes the step (if the same residency
