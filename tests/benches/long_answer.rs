@@ -99,6 +99,10 @@ async fn main() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let after = status_kib(pid, "VmRSS:");
     let anon_after = status_kib(pid, "RssAnon:");
+    // Later still: the writer trims once it has been idle, after the stored history
+    // has caught up with the turn.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let later = status_kib(pid, "VmRSS:");
 
     println!(
         "a long answer: one turn of {chunks} chunks of 1 character, one subscriber; daemon {}",
@@ -122,6 +126,11 @@ async fn main() {
         "| 1 s after the turn | {:.1} | {:.1} |",
         mib(after),
         mib(after.saturating_sub(before))
+    );
+    println!(
+        "| 5 s after the turn | {:.1} | {:.1} |",
+        mib(later),
+        mib(later.saturating_sub(before))
     );
     println!(
         "of which anonymous (RssAnon): before {:.1}, peak {:.1} (+{:.1}), 1 s after {:.1} (+{:.1}) MiB",
