@@ -122,15 +122,17 @@ impl Store {
             .get_mut(id)
             .ok_or_else(|| StoreError::NotFound(id.clone()))?;
         let mut step = transition(&mut e)?;
-        self.publish_locked(&mut e, &mut step);
+        // The step's writes are queued before its events, whose history writes
+        // follow them in commit order.
         let commit = match (step.ops.is_empty(), step.durable) {
             (true, _) => Commit::done(),
-            (false, true) => self.db.submit(step.ops),
+            (false, true) => self.db.submit(std::mem::take(&mut step.ops)),
             (false, false) => {
-                self.db.write_detached(step.ops);
+                self.db.write_detached(std::mem::take(&mut step.ops));
                 Commit::done()
             }
         };
+        self.publish_locked(&mut e, &mut step);
         let undo = step.undo.map(|u| (id.clone(), e.incarnation, u));
         Ok((step.value, Pending { commit, undo }))
     }
@@ -151,8 +153,8 @@ impl Store {
             .get_mut(id)
             .ok_or_else(|| StoreError::NotFound(id.clone()))?;
         let mut step = transition(&mut e)?;
+        batch.append(&mut step.ops);
         self.publish_locked(&mut e, &mut step);
-        batch.extend(step.ops);
         Ok(step.value)
     }
 
