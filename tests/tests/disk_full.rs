@@ -134,23 +134,17 @@ async fn a_full_disk_refuses_writes_clearly_keeps_reads_and_recovers_by_itself()
 
     // Space comes back: writes work again, on the old session and on new ones.
     std::fs::remove_file(&filler).unwrap();
-    let after = tokio::time::timeout(WAIT, async {
-        loop {
-            match c
-                .new_session(sessiond_protocol::params::NewSessionParams {
-                    agent: Some("echo".into()),
-                    keep_siblings: Some(true),
-                    ..Default::default()
-                })
-                .await
-            {
-                Ok(r) => break r.session.session_id,
-                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
-            }
-        }
+    let after = sessiond_tests::wait_for("writes work again once space is freed", || async {
+        c.new_session(sessiond_protocol::params::NewSessionParams {
+            agent: Some("echo".into()),
+            keep_siblings: Some(true),
+            ..Default::default()
+        })
+        .await
+        .ok()
+        .map(|r| r.session.session_id)
     })
-    .await
-    .expect("writes work again once space is freed");
+    .await;
     let v = tokio::time::timeout(WAIT, c.prompt_wait(&before, "after"))
         .await
         .expect("the old session runs turns again")

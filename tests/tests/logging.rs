@@ -1,9 +1,8 @@
 //! The daemon's log: `log_format = "json"` writes one JSON object a line;
 //! `RUST_LOG` sets the filter when `SESSIOND_LOG` does not.
 
-use sessiond_tests::{http_post, Daemon, Dirs, WAIT};
+use sessiond_tests::{http_post, Daemon, Dirs};
 use std::process::Stdio;
-use std::time::Instant;
 
 #[tokio::test]
 async fn json_log_lines_are_json_objects() {
@@ -33,12 +32,11 @@ async fn log_with(env: &[(&str, &str)]) -> String {
         .stderr(log)
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + WAIT;
     let body = r#"{"jsonrpc":"2.0","id":1,"method":"daemon/status"}"#;
-    while http_post(&dirs.socket(), body).await.is_err() {
-        assert!(Instant::now() < deadline, "daemon did not answer");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    sessiond_tests::wait_for("the daemon to answer", || async {
+        http_post(&dirs.socket(), body).await.ok()
+    })
+    .await;
     // SAFETY: our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     assert!(child.wait().unwrap().success());
