@@ -1,7 +1,13 @@
 //! Helpers for the ACP tests: the crate-written test agent (`acp-test-agent`, built
-//! with this package), a configuration that runs it, and its log of what it received.
+//! with this package), a configuration that runs it, its log of what it received,
+//! and the steps the ACP agent tests share (a daemon running it, a session, its
+//! events).
 
+use crate::{wait_for, Daemon, Dirs, WAIT};
 use serde_json::Value;
+use sessiond_client::{Client, EventStream};
+use sessiond_protocol::params::NewSessionParams;
+use sessiond_protocol::{Event, SessionId, TurnId, TurnVerdict};
 use std::path::{Path, PathBuf};
 
 /// The test agent binary, beside the daemon under test.
@@ -175,4 +181,91 @@ mod editor {
             self.task.abort();
         }
     }
+}
+
+/// A daemon whose `acp` agent keeps its state in `<tree>/agent-state`.
+pub async fn start(extra_top: &str, extra_agent: &str) -> (Daemon, PathBuf) {
+    let dirs = Dirs::new();
+    let state = dirs.path().join("agent-state");
+    std::fs::create_dir_all(&state).unwrap();
+    let config = format!("{extra_top}\n{}", agent_table("acp", &state, extra_agent));
+    std::fs::write(dirs.config_path(), config).unwrap();
+    let d = Daemon::start_in(dirs).await.expect("daemon starts");
+    (d, state)
+}
+
+/// A new session of the `acp` agent working in `cwd`.
+pub async fn new_acp(c: &Client, cwd: &Path) -> SessionId {
+    c.new_session(NewSessionParams {
+        agent: Some("acp".into()),
+        cwd: Some(cwd.display().to_string()),
+        keep_siblings: Some(true),
+        ..Default::default()
+    })
+    .await
+    .expect("session/new")
+    .session
+    .session_id
+}
+
+/// The next event of the stream (fails the test after [`WAIT`]).
+pub async fn next(events: &mut EventStream) -> Event {
+    match tokio::time::timeout(WAIT, events.next_event()).await {
+        Ok(Some(Ok(env))) => env.event,
+        Ok(Some(Err(e))) => panic!("event stream error: {e}"),
+        Ok(None) => panic!("event stream ended: {:?}", events.end_reason()),
+        Err(_) => panic!("timed out waiting for an event"),
+    }
+}
+
+/// Every event of `turn` up to and including its `turn_complete`.
+pub async fn turn_events(events: &mut EventStream, turn: &TurnId) -> (Vec<Event>, TurnVerdict) {
+    let mut seen = Vec::new();
+    loop {
+        match next(events).await {
+            Event::TurnComplete { verdict } if verdict.turn_id == *turn => return (seen, verdict),
+            e => seen.push(e),
+        }
+    }
+}
+
+/// Waits for the first chunk of `turn` (the agent is then inside its prompt).
+pub async fn first_chunk(events: &mut EventStream, turn: &TurnId) -> String {
+    loop {
+        match next(events).await {
+            Event::AgentMessageChunk { turn_id, text } if turn_id == *turn => return text,
+            Event::TurnComplete { verdict } => panic!("turn ended early: {verdict:?}"),
+            _ => {}
+        }
+    }
+}
+
+/// The reply text of `events`, chunks joined.
+pub fn chunks(events: &[Event]) -> String {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::AgentMessageChunk { text, .. } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Waits until the agent logged `n` entries of `event`, and returns them.
+pub async fn wait_logged(state: &Path, event: &str, n: usize) -> Vec<Value> {
+    wait_for(
+        &format!("{n} `{event}` entries in the agent log"),
+        || async {
+            let found = logged(state, event);
+            (found.len() >= n).then_some(found)
+        },
+    )
+    .await
+}
+
+/// Starts a "wait" turn and returns once the agent is inside it.
+pub async fn waiting_turn(c: &Client, id: &SessionId, events: &mut EventStream) -> TurnId {
+    let turn = c.prompt_text(id, "wait for cancel").await.unwrap().turn_id;
+    assert_eq!(first_chunk(events, &turn).await, "waiting");
+    turn
 }
