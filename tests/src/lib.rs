@@ -362,6 +362,39 @@ fn dechunk(mut s: &str) -> String {
     out
 }
 
+/// Every event from seq 0 (replayed), up to and including the first matching `until`.
+pub async fn replay_until(
+    c: &Client,
+    id: &sessiond_protocol::SessionId,
+    what: &str,
+    until: impl Fn(&sessiond_protocol::EventEnvelope) -> bool,
+) -> Vec<sessiond_protocol::EventEnvelope> {
+    let mut events = c.subscribe(id, Some(0)).await.expect("subscribe");
+    let deadline = Instant::now() + WAIT;
+    let mut out = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ev = tokio::time::timeout(left, events.next_event())
+            .await
+            .unwrap_or_else(|_| panic!("timed out waiting for {what}; got {out:?}"))
+            .unwrap_or_else(|| panic!("stream ended before {what}"))
+            .expect("event");
+        let done = until(&ev);
+        out.push(ev);
+        if done {
+            return out;
+        }
+    }
+}
+
+/// Whether `e` is the `turn_complete` of `turn`.
+pub fn is_turn_complete(
+    e: &sessiond_protocol::EventEnvelope,
+    turn: &sessiond_protocol::TurnId,
+) -> bool {
+    matches!(&e.event, sessiond_protocol::Event::TurnComplete { verdict } if &verdict.turn_id == turn)
+}
+
 /// Waits until `f` returns `Some`, polling; fails the test after [`WAIT`].
 pub async fn wait_for<T, F, Fut>(what: &str, mut f: F) -> T
 where

@@ -2,19 +2,18 @@
 //! `kill -9`; a `kill -9` loop with writes in flight from several clients loses
 //! nothing acknowledged and half-applies nothing; a turn running at `kill -9` becomes
 //! `failed` and its seqs are never handed out again; a killed session stays killed;
-//! a version 1 database is migrated (retention is in retention.rs).
+//! a version 1 database is migrated (in migration.rs; retention is in retention.rs).
 
 use sessiond_client::Client;
 use sessiond_protocol::params::{ListParams, NewSessionParams, OverridesPatch};
 use sessiond_protocol::{
-    codes, Event, EventEnvelope, Mode, Overrides, Patch, SessionId, SessionInfo, SessionStatus,
-    StopReason, TurnId,
+    codes, Event, Mode, Overrides, Patch, SessionId, SessionInfo, SessionStatus, StopReason, TurnId,
 };
-use sessiond_tests::{new_session, wait_for, Daemon, Dirs};
-use std::collections::{BTreeMap, BTreeSet};
+use sessiond_tests::{is_turn_complete, new_session, replay_until, wait_for, Daemon};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const SLOW: &str = "[agents.slow]\nkind = \"echo\"\nchunk_chars = 1\nchunk_delay_ms = 2\n";
 
@@ -55,35 +54,6 @@ async fn snapshot(c: &Client, id: &SessionId) -> Snapshot {
         messages,
         uploads,
     }
-}
-
-/// Every event from seq 0 (replayed), up to and including the first matching `until`.
-async fn replay_until(
-    c: &Client,
-    id: &SessionId,
-    what: &str,
-    until: impl Fn(&EventEnvelope) -> bool,
-) -> Vec<EventEnvelope> {
-    let mut events = c.subscribe(id, Some(0)).await.expect("subscribe");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut out = Vec::new();
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let ev = tokio::time::timeout(left, events.next_event())
-            .await
-            .unwrap_or_else(|_| panic!("timed out waiting for {what}; got {out:?}"))
-            .unwrap_or_else(|| panic!("stream ended before {what}"))
-            .expect("event");
-        let done = until(&ev);
-        out.push(ev);
-        if done {
-            return out;
-        }
-    }
-}
-
-fn is_turn_complete(e: &EventEnvelope, turn: &TurnId) -> bool {
-    matches!(&e.event, Event::TurnComplete { verdict } if &verdict.turn_id == turn)
 }
 
 #[tokio::test]
@@ -471,131 +441,6 @@ async fn a_killed_session_stays_killed_after_kill_9_and_after_a_stop() {
         drop(c);
         d = d.restart().await;
     }
-}
-
-#[tokio::test]
-async fn a_version_1_database_is_migrated_and_fully_readable() {
-    const ONE: &str = "ses_aa25052090c6aad3744f791b41aa2928";
-    const KILLED: &str = "ses_7edc55d770f3d53e725f2411b892f63c";
-    const IDLE: &str = "ses_e1e00030e5fd4c1ef314cd87954c7fb6";
-    const HASH: &str = "391ddd428125157f12e40aef64fb2f4952fac82326743e5834e5b32509c06b93";
-    let dirs = Dirs::new();
-    let uploads = dirs.data_dir().join("uploads");
-    std::fs::create_dir_all(&uploads).unwrap();
-    for dir in [dirs.data_dir(), uploads.clone()] {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
-    }
-    std::fs::write(uploads.join(HASH), b"fixture upload\n").unwrap();
-    {
-        let db = rusqlite::Connection::open(dirs.db_path()).unwrap();
-        db.execute_batch(include_str!("../fixtures/schema_v1.sql"))
-            .unwrap();
-        let v: i64 = db
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(v, 1);
-    }
-    let d = Daemon::start_in(dirs)
-        .await
-        .expect("starts on a v1 database");
-    let c = d.tui().await;
-    let all = c.admin_sessions(ListParams::default()).await.unwrap();
-    let ids: BTreeSet<&str> = all.sessions.iter().map(|s| s.session_id.as_str()).collect();
-    assert_eq!(ids, BTreeSet::from([ONE, KILLED, IDLE]));
-
-    let one = SessionId(ONE.into());
-    let info = c.get_session(&one).await.unwrap();
-    assert_eq!(info.title.as_deref(), Some("fixture one"));
-    assert_eq!(info.mode, Mode::Code);
-    assert_eq!(info.cwd.as_deref(), Some("/tmp/project"));
-    assert_eq!(info.status, SessionStatus::Active);
-    assert_eq!(info.overrides.model.as_deref(), Some("m-1"));
-    assert_eq!(info.overrides.temperature, Some(0.25));
-    assert_eq!((info.message_count, info.round_count), (4, 2));
-    assert_eq!((info.usage.input_tokens, info.usage.output_tokens), (6, 6));
-    let m = c.messages(&one, None, None).await.unwrap().messages;
-    let texts: Vec<&str> = m.iter().map(|m| m.content.as_str()).collect();
-    assert_eq!(
-        texts,
-        [
-            "hello from version one",
-            "hello from version one",
-            "second prompt",
-            "second prompt"
-        ]
-    );
-    let up = c.uploads(&one).await.unwrap().uploads;
-    assert_eq!(up.len(), 1);
-    assert_eq!(up[0].name, "notes.txt");
-    assert_eq!(
-        std::fs::read(&up[0].workspace_path).unwrap(),
-        b"fixture upload\n"
-    );
-    let killed = SessionId(KILLED.into());
-    assert_eq!(
-        c.get_session(&killed).await.unwrap().status,
-        SessionStatus::Killed
-    );
-    let err = c.prompt_text(&killed, "no").await.unwrap_err();
-    assert_eq!(err.code(), Some(codes::SESSION_TERMINATED));
-
-    // The stored history replays (up to the `session_closed` at seq 11 that ended the
-    // last residency), and new events continue after the stored last seq.
-    let replay = replay_until(&c, &one, "the stored history", |e| e.seq == 10).await;
-    let seqs: Vec<u64> = replay.iter().map(|e| e.seq).collect();
-    assert_eq!(seqs, (1..=10).collect::<Vec<_>>());
-    c.load_session(&one, true, false).await.unwrap();
-    let v = c.prompt_wait(&one, "after the migration").await.unwrap();
-    assert_eq!(v.stop_reason, StopReason::EndTurn);
-    let mut stream = c.subscribe(&one, Some(11)).await.unwrap();
-    let mut after = Vec::new();
-    loop {
-        let e = tokio::time::timeout(Duration::from_secs(20), stream.next_event())
-            .await
-            .expect("events after the migration")
-            .unwrap()
-            .unwrap();
-        let done = is_turn_complete(&e, &v.turn_id);
-        after.push(e);
-        if done {
-            break;
-        }
-    }
-    let new: Vec<u64> = after.iter().map(|e| e.seq).collect();
-    assert_eq!(new, (12..12 + new.len() as u64).collect::<Vec<_>>());
-    let generation = after
-        .iter()
-        .find_map(|e| match e.event {
-            Event::TurnStarted { generation, .. } => Some(generation),
-            _ => None,
-        })
-        .unwrap();
-    drop(c);
-
-    let mut d = d;
-    assert!(d.sigterm().success());
-    let db = rusqlite::Connection::open(d.dirs.db_path()).unwrap();
-    let version: i64 = db
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .unwrap();
-    assert!(version >= 2, "migrated to {version}");
-    let stored: i64 = db
-        .query_row(
-            "SELECT generation FROM turns WHERE turn_id = ?1",
-            [v.turn_id.as_str()],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(stored as u64, generation, "the real generation is stored");
-    let old_turns: i64 = db
-        .query_row(
-            "SELECT COUNT(*) FROM turns WHERE session_id = ?1",
-            [ONE],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(old_turns, 3);
 }
 
 #[tokio::test]
