@@ -65,6 +65,42 @@ pub fn binaries_dir() -> PathBuf {
         .to_path_buf()
 }
 
+/// A tool a test needs from a package registry, installed once into
+/// `target/<name>` (outside the repository, kept between runs): runs
+/// `program args... <dir> package` unless `<dir>/<installed>` already exists, and
+/// returns the directory. The error says why, for the test to report a skip.
+pub fn install_once(
+    name: &str,
+    installed: &str,
+    program: &str,
+    args: &[&str],
+    package: &str,
+) -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let target = exe
+        .parent()
+        .and_then(Path::parent)
+        .and_then(Path::parent)
+        .ok_or("no target directory")?;
+    let dir = target.join(name);
+    if dir.join(installed).exists() {
+        return Ok(dir);
+    }
+    let out = Command::new(program)
+        .args(args)
+        .arg(&dir)
+        .arg(package)
+        .output()
+        .map_err(|e| format!("cannot run {program}: {e}"))?;
+    if !out.status.success() || !dir.join(installed).exists() {
+        return Err(format!(
+            "{program} install of {package} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(dir)
+}
+
 /// A directory tree for one daemon: runtime dir, data dir, config.
 pub struct Dirs {
     pub root: tempfile::TempDir,

@@ -4,37 +4,21 @@
 
 use sessiond_protocol::params::ListParams;
 use sessiond_tests::Daemon;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 const PACKAGE: &str = "acpx@0.19.1";
 
 /// The `acpx` executable, installing it when missing.
 fn acpx() -> Result<PathBuf, String> {
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let target = exe
-        .parent()
-        .and_then(Path::parent)
-        .and_then(Path::parent)
-        .ok_or("no target directory")?;
-    let dir = target.join("acpx");
-    let bin = dir.join("node_modules/.bin/acpx");
-    if bin.exists() {
-        return Ok(bin);
-    }
-    let out = Command::new("npm")
-        .args(["install", "--no-audit", "--no-fund", "--prefix"])
-        .arg(&dir)
-        .arg(PACKAGE)
-        .output()
-        .map_err(|e| format!("cannot run npm: {e}"))?;
-    if !out.status.success() || !bin.exists() {
-        return Err(format!(
-            "npm install {PACKAGE} failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(bin)
+    let dir = sessiond_tests::install_once(
+        "acpx",
+        "node_modules/.bin/acpx",
+        "npm",
+        &["install", "--no-audit", "--no-fund", "--prefix"],
+        PACKAGE,
+    )?;
+    Ok(dir.join("node_modules/.bin/acpx"))
 }
 
 #[tokio::test]

@@ -7,44 +7,27 @@ use serde_json::Value;
 use sessiond_protocol::params::NewSessionParams;
 use sessiond_protocol::{CancelCause, Event, StopReason};
 use sessiond_tests::{Daemon, WAIT};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
 const AGENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/acp_py_agent.py");
 const PACKAGE: &str = "agent-client-protocol==0.12.1";
 
 /// The directory the Python SDK is installed in, installing it when missing.
 fn python_sdk() -> Result<PathBuf, String> {
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let target = exe
-        .parent()
-        .and_then(Path::parent)
-        .and_then(Path::parent)
-        .ok_or("no target directory")?;
-    let dir = target.join("acp-py");
-    if dir.join("acp/__init__.py").exists() {
-        return Ok(dir);
-    }
-    let out = Command::new("python3")
-        .args([
+    sessiond_tests::install_once(
+        "acp-py",
+        "acp/__init__.py",
+        "python3",
+        &[
             "-m",
             "pip",
             "install",
             "--quiet",
             "--disable-pip-version-check",
             "--target",
-        ])
-        .arg(&dir)
-        .arg(PACKAGE)
-        .output()
-        .map_err(|e| format!("cannot run pip: {e}"))?;
-    if !out.status.success() || !dir.join("acp/__init__.py").exists() {
-        return Err(format!(
-            "pip install {PACKAGE} failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(dir)
+        ],
+        PACKAGE,
+    )
 }
 
 #[tokio::test]
