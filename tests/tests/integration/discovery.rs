@@ -18,7 +18,7 @@ async fn rpc_discover_returns_the_openrpc_document() {
     let printed: serde_json::Value = serde_json::from_str(&printed).unwrap();
     assert_eq!(doc, &printed);
     let checked_in: serde_json::Value =
-        serde_json::from_str(include_str!("../../protocol/schema/openrpc.json")).unwrap();
+        serde_json::from_str(include_str!("../../../protocol/schema/openrpc.json")).unwrap();
     assert_eq!(doc, &checked_in);
 }
 

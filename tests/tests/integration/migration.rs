@@ -24,7 +24,7 @@ async fn a_version_1_database_is_migrated_and_fully_readable() {
     std::fs::write(uploads.join(HASH), b"fixture upload\n").unwrap();
     {
         let db = rusqlite::Connection::open(dirs.db_path()).unwrap();
-        db.execute_batch(include_str!("../fixtures/schema_v1.sql"))
+        db.execute_batch(include_str!("../../fixtures/schema_v1.sql"))
             .unwrap();
         let v: i64 = db
             .query_row("PRAGMA user_version", [], |r| r.get(0))

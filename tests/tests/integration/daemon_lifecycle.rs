@@ -17,7 +17,7 @@ async fn socket_and_directory_are_private() {
     assert_eq!(dir.mode() & 0o777, 0o700, "socket dir mode");
     let data = fs::metadata(d.dirs.data_dir()).unwrap();
     assert_eq!(data.mode() & 0o777, 0o700, "data dir mode");
-    // The secret is created by the first `initialize` (tests/tests/fresh_start.rs).
+    // The secret is created by the first `initialize` (tests/tests/integration/fresh_start.rs).
     let _tui = d.tui().await;
     let secret = fs::metadata(d.dirs.data_dir().join("tui.secret")).unwrap();
     assert_eq!(secret.mode() & 0o777, 0o600, "secret mode");
