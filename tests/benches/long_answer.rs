@@ -1,13 +1,16 @@
 //! A long answer: one turn of 300,000 chunks (the echo agent, one character per
 //! chunk, no delay) watched by one subscriber. Measured: the daemon's RSS before the
 //! turn, its peak while the turn runs (sampled every 20 ms, and `VmHWM`), and after
-//! the turn has ended and the daemon has been idle for a second.
+//! the turn has ended: 1 s, 5 s and 12 s later (past tokio's 10 s keep-alive of idle
+//! blocking threads, so their stacks are not counted).
 //!
 //! Run with `make bench`, or:
 //! `cargo build --release -p sessiond --bin sessiond &&
 //!  SESSIOND_BIN=$PWD/target/release/sessiond cargo bench -p sessiond-tests --bench long_answer`
 //! `BENCH_SCALE=small` runs 30,000 chunks. `LONG_SUBSCRIBER_BUFFER=N` sets the
 //! subscriber buffer (default 400,000; the daemon's own default is 1,024).
+//! `LONG_SMAPS=1` also prints, 12 s after the turn, every mapping of the daemon with
+//! at least 256 KiB resident (which arena or file holds what stays).
 
 use sessiond_client::protocol::params::NewSessionParams;
 use sessiond_client::Event;
@@ -34,6 +37,27 @@ fn status_kib(pid: u32, key: &str) -> u64 {
                 .and_then(|v| v.parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// Prints each mapping of `pid` with at least `min_kib` resident, with its header line.
+fn print_resident_mappings(pid: u32, min_kib: u64) {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let mut mapping = "";
+    for line in smaps.lines() {
+        // Header lines start with the address range; field lines with a name and ':'.
+        if line
+            .split_whitespace()
+            .next()
+            .is_some_and(|w| w.contains('-'))
+        {
+            mapping = line;
+        } else if let Some(v) = line.strip_prefix("Rss:") {
+            let kib: u64 = v.trim().trim_end_matches("kB").trim().parse().unwrap_or(0);
+            if kib >= min_kib {
+                println!("{kib:>8} KiB resident  {mapping}");
+            }
+        }
+    }
 }
 
 fn mib(kib: u64) -> f64 {
@@ -103,6 +127,14 @@ async fn main() {
     // has caught up with the turn.
     tokio::time::sleep(Duration::from_secs(4)).await;
     let later = status_kib(pid, "VmRSS:");
+    let (anon_later, threads_later) = (status_kib(pid, "RssAnon:"), status_kib(pid, "Threads:"));
+    // Past tokio's keep-alive of idle blocking threads (10 s): their stacks are gone.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let latest = status_kib(pid, "VmRSS:");
+    let (anon_latest, threads_latest) = (status_kib(pid, "RssAnon:"), status_kib(pid, "Threads:"));
+    if std::env::var_os("LONG_SMAPS").is_some() {
+        print_resident_mappings(pid, 256);
+    }
 
     println!(
         "a long answer: one turn of {chunks} chunks of 1 character, one subscriber; daemon {}",
@@ -131,6 +163,16 @@ async fn main() {
         "| 5 s after the turn | {:.1} | {:.1} |",
         mib(later),
         mib(later.saturating_sub(before))
+    );
+    println!(
+        "| 12 s after the turn | {:.1} | {:.1} |",
+        mib(latest),
+        mib(latest.saturating_sub(before))
+    );
+    println!(
+        "anonymous 5 s after {:.1} MiB with {threads_later} threads; 12 s after {:.1} MiB with {threads_latest} threads",
+        mib(anon_later),
+        mib(anon_latest)
     );
     println!(
         "of which anonymous (RssAnon): before {:.1}, peak {:.1} (+{:.1}), 1 s after {:.1} (+{:.1}) MiB",

@@ -87,6 +87,49 @@ fn run_inbound(chunks: &[&[u8]], ids: &mut Pending) -> Vec<u8> {
 }
 
 #[test]
+fn room_for_a_large_message_is_let_go_once_it_has_been_handed_on() {
+    let mut ids = Pending::default();
+    let mut inb = Inbound::new(1 << 20);
+    let big = frame(true, 1, M, &call("7", 300_000));
+    let mut off = 0;
+    let mut out = Vec::new();
+    while off < big.len() {
+        let spare = inb.spare();
+        let n = spare.len().min(big.len() - off);
+        spare[..n].copy_from_slice(&big[off..off + n]);
+        inb.filled(n, &mut ids).expect("not too many");
+        off += n;
+        let ready = inb.ready().to_vec();
+        inb.give(ready.len());
+        out.extend(ready);
+    }
+    assert_eq!(out.len(), big.len(), "the whole message was handed on");
+    // Nothing more is read (the client now only listens): the room is gone already.
+    assert!(inb.buf.len() <= KEEP, "read buffer kept: {}", inb.buf.len());
+    assert!(
+        inb.payload.capacity() <= KEEP,
+        "payload kept: {}",
+        inb.payload.capacity()
+    );
+    // And the next message still passes.
+    let next = call("8", 0);
+    assert_eq!(
+        run_more(&mut inb, &frame(true, 1, M, &next), &mut ids).len(),
+        next.len() + 6
+    );
+}
+
+/// Feeds one more chunk through an existing [`Inbound`].
+fn run_more(inb: &mut Inbound, chunk: &[u8], ids: &mut Pending) -> Vec<u8> {
+    let spare = inb.spare();
+    spare[..chunk.len()].copy_from_slice(chunk);
+    inb.filled(chunk.len(), ids).expect("not too many");
+    let ready = inb.ready().to_vec();
+    inb.give(ready.len());
+    ready
+}
+
+#[test]
 fn client_messages_pass_as_they_are_or_with_placeholders() {
     let stream = client_stream();
     let out = run_inbound(&[&stream], &mut Pending::default());
