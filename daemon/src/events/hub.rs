@@ -4,8 +4,8 @@
 
 use super::partial::PartialTurn;
 use super::published::Published;
+use super::window::{Kept, ReplayWindow};
 use sessiond_protocol::{CloseReason, Event, EventEnvelope, SessionId};
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::mpsc;
@@ -25,7 +25,7 @@ struct Sub {
 
 struct Inner {
     next_seq: u64,
-    window: VecDeque<Arc<Published>>,
+    window: ReplayWindow,
     subs: Vec<Sub>,
     next_sub_id: u64,
     closed: bool,
@@ -36,7 +36,6 @@ struct Inner {
 /// Sequence numbers, replay window and subscribers of one session.
 pub struct EventHub {
     session_id: SessionId,
-    window_cap: usize,
     sub_cap: usize,
     inner: Mutex<Inner>,
     sink: Option<EventSink>,
@@ -64,17 +63,19 @@ impl EventHub {
         sub_cap: usize,
         sink: Option<EventSink>,
     ) -> EventHub {
-        let mut window: VecDeque<Arc<Published>> = history
-            .into_iter()
-            .filter(|e| e.seq <= last_seq)
-            .map(|e| Arc::new(Published::new(e)))
-            .collect();
-        while window.len() > window_cap {
-            window.pop_front();
+        let mut window = ReplayWindow::new(window_cap);
+        let history: Vec<EventEnvelope> =
+            history.into_iter().filter(|e| e.seq <= last_seq).collect();
+        let skip = history.len().saturating_sub(window_cap);
+        for e in history.into_iter().skip(skip) {
+            let seq = e.seq;
+            let p = Published::new(e);
+            if let Some(json) = p.json() {
+                window.push(seq, json);
+            }
         }
         EventHub {
             session_id,
-            window_cap: window_cap.max(1),
             sub_cap: sub_cap.max(1),
             inner: Mutex::new(Inner {
                 next_seq: last_seq + 1,
@@ -131,14 +132,10 @@ impl EventHub {
             }));
             inner.next_seq += 1;
             PartialTurn::apply(&mut inner.partial, &env.event);
-            // The window keeps a copy of its own: the copy given to the writer and the
-            // subscribers carries its JSON, which the window (4096 events a session by
-            // default) would otherwise hold long after every subscriber sent it.
-            inner
-                .window
-                .push_back(Arc::new(Published::new(env.envelope().clone())));
-            if inner.window.len() > self.window_cap {
-                inner.window.pop_front();
+            // The window keeps the JSON only (serialised here once, for the writer
+            // and the subscribers too).
+            if let Some(json) = env.json() {
+                inner.window.push(env.seq, json);
             }
             inner.subs.retain(|s| match s.tx.try_send(env.clone()) {
                 Ok(()) => true,
@@ -167,7 +164,7 @@ impl EventHub {
             return Err(HubClosed);
         }
         let replay = match since_seq {
-            None => Vec::new(),
+            None => Replay::default(),
             Some(since) => replay_after(&self.session_id, &inner, since),
         };
         let (tx, rx) = mpsc::channel(self.sub_cap);
@@ -180,8 +177,9 @@ impl EventHub {
             tx,
             lagged: lagged.clone(),
         });
+        drop(inner);
         Ok(Subscription {
-            replay,
+            replay: replay.parse(),
             rx,
             lagged,
             id,
@@ -192,7 +190,8 @@ impl EventHub {
     /// The retained events after `since`, also once the hub is closed: how a
     /// subscriber that was cut off for lagging catches up to `session_closed`.
     pub fn replay_since(&self, since: u64) -> Vec<Arc<Published>> {
-        replay_after(&self.session_id, &self.lock(), since)
+        let replay = replay_after(&self.session_id, &self.lock(), since);
+        replay.parse()
     }
 
     /// Removes a subscriber (unsubscribe).
@@ -217,20 +216,29 @@ impl EventHub {
     }
 }
 
-fn replay_after(session_id: &SessionId, inner: &Inner, since: u64) -> Vec<Arc<Published>> {
+/// What a subscriber is replayed, taken under the hub's lock and parsed after it.
+#[derive(Default)]
+struct Replay {
+    resync: Option<Arc<Published>>,
+    kept: Kept,
+}
+
+impl Replay {
+    fn parse(self) -> Vec<Arc<Published>> {
+        self.resync.into_iter().chain(self.kept.parse()).collect()
+    }
+}
+
+fn replay_after(session_id: &SessionId, inner: &Inner, since: u64) -> Replay {
     let last = inner.next_seq - 1;
     if since >= last {
-        return Vec::new();
+        return Replay::default();
     }
-    let first_retained = inner
-        .window
-        .front()
-        .map(|e| e.seq)
-        .unwrap_or(inner.next_seq);
-    let mut out = Vec::new();
+    let first_retained = inner.window.first_seq().unwrap_or(inner.next_seq);
+    let mut resync = None;
     if since + 1 < first_retained {
         crate::metrics::resync();
-        out.push(Arc::new(Published::new(EventEnvelope {
+        resync = Some(Arc::new(Published::new(EventEnvelope {
             session_id: session_id.clone(),
             seq: first_retained - 1,
             at: crate::util::now_rfc3339(),
@@ -239,8 +247,10 @@ fn replay_after(session_id: &SessionId, inner: &Inner, since: u64) -> Vec<Arc<Pu
             },
         })));
     }
-    out.extend(inner.window.iter().filter(|e| e.seq > since).cloned());
-    out
+    Replay {
+        resync,
+        kept: inner.window.after(since),
+    }
 }
 
 #[cfg(test)]

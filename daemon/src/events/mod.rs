@@ -5,6 +5,7 @@ pub mod feed;
 mod hub;
 pub mod partial;
 mod published;
+mod window;
 
 pub use feed::Feed;
 pub use hub::{EventHub, EventSink, HubClosed, Subscription};

@@ -22,6 +22,14 @@ impl Published {
         }
     }
 
+    /// An envelope with its JSON already made (an event replayed from the window).
+    pub fn with_json(env: EventEnvelope, json: Box<RawValue>) -> Published {
+        Published {
+            env,
+            json: OnceLock::from(Some(json)),
+        }
+    }
+
     /// The envelope as JSON (`session/update`'s `result`, the stored body); `None`
     /// only if it cannot be serialised.
     pub fn json(&self) -> Option<&RawValue> {
