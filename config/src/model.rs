@@ -121,7 +121,7 @@ impl Default for Config {
 }
 
 /// The `[ws]` table: the WebSocket transport, off unless `listen` is set.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WsConfig {
     /// Address to listen on, e.g. `127.0.0.1:7777`; `None` turns the transport off.
@@ -136,6 +136,27 @@ pub struct WsConfig {
     pub allowed_hosts: Vec<String>,
     /// Must be true to bind a non-loopback address.
     pub allow_remote: bool,
+    /// Seconds a TCP peer has to present its token and upgrade before the daemon
+    /// closes the connection (at most [`MAX_UPGRADE_TIMEOUT_SECS`]).
+    pub upgrade_timeout_secs: u64,
+}
+
+/// Default for [`WsConfig::upgrade_timeout_secs`].
+pub const DEFAULT_UPGRADE_TIMEOUT_SECS: u64 = 10;
+/// Largest accepted [`WsConfig::upgrade_timeout_secs`].
+pub const MAX_UPGRADE_TIMEOUT_SECS: u64 = 3600;
+
+impl Default for WsConfig {
+    fn default() -> WsConfig {
+        WsConfig {
+            listen: None,
+            token_file: None,
+            allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
+            allow_remote: false,
+            upgrade_timeout_secs: DEFAULT_UPGRADE_TIMEOUT_SECS,
+        }
+    }
 }
 
 /// The `[retention]` table: pruning of stored sessions; 0 turns a limit off.

@@ -100,6 +100,16 @@ impl Config {
     }
 
     fn check_ws(&self, p: &mut Problems) {
+        let timeout = self.ws.upgrade_timeout_secs;
+        if !(1..=crate::model::MAX_UPGRADE_TIMEOUT_SECS).contains(&timeout) {
+            p.add(
+                "ws.upgrade_timeout_secs",
+                format!(
+                    "must be 1 to {}, got {timeout}",
+                    crate::model::MAX_UPGRADE_TIMEOUT_SECS
+                ),
+            );
+        }
         let Some(listen) = &self.ws.listen else {
             return;
         };

@@ -27,6 +27,7 @@ token_file = "/etc/sessiond/ws.token"
 allowed_origins = ["http://localhost:3000"]
 allowed_hosts = ["localhost:7777"]
 allow_remote = false
+upgrade_timeout_secs = 30
 
 [retention]
 max_sessions = 500
@@ -77,6 +78,7 @@ fn defaults_match_the_protocol() {
     assert_eq!(c.ws, WsConfig::default());
     assert_eq!(c.ws.listen, None);
     assert!(!c.ws.allow_remote);
+    assert_eq!(c.ws.upgrade_timeout_secs, 10);
     assert_eq!(
         c.retention,
         RetentionConfig {
@@ -125,6 +127,7 @@ fn a_full_file_parses_every_key() {
             allowed_origins: vec!["http://localhost:3000".into()],
             allowed_hosts: vec!["localhost:7777".into()],
             allow_remote: false,
+            upgrade_timeout_secs: 30,
         }
     );
     assert_eq!(

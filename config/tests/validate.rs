@@ -142,6 +142,19 @@ fn non_loopback_ws_needs_allow_remote() {
 }
 
 #[test]
+fn the_upgrade_timeout_is_bounded() {
+    for bad in ["0", "3601", "9223372036854775807"] {
+        let found = problems(&format!("[ws]\nupgrade_timeout_secs = {bad}\n"));
+        assert_eq!(keys(&found), ["ws.upgrade_timeout_secs"], "{bad}");
+    }
+    for good in [1, 3600] {
+        let c = Config::from_toml_str(&format!("[ws]\nupgrade_timeout_secs = {good}\n"))
+            .expect("within bounds");
+        assert_eq!(c.ws.upgrade_timeout_secs, good);
+    }
+}
+
+#[test]
 fn nan_temperature_is_rejected() {
     let found =
         problems("[agents.o]\nkind = \"openai\"\nbase_url = \"https://x\"\ntemperature = nan\n");

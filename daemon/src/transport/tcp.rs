@@ -52,8 +52,6 @@ pub async fn bind(d: &Daemon, listen: &str) -> anyhow::Result<Bound> {
     })
 }
 
-/// How long a TCP peer has to pass the gate before it is dropped.
-const UPGRADE_TIMEOUT: Duration = Duration::from_secs(10);
 /// At most this many TCP connections may be waiting to pass the gate at once.
 const MAX_PENDING: usize = 64;
 /// File descriptors kept out of the TCP listener's reach, so that the Unix socket,
@@ -68,7 +66,7 @@ pub fn max_tcp_connections(nofile: u64) -> usize {
 
 /// Accepts connections until `stop` fires. Connections beyond the caps (all TCP
 /// connections; those that have not passed the gate yet) are closed at once, and a
-/// connection that has not passed the gate within [`UPGRADE_TIMEOUT`] is dropped.
+/// connection that has not passed the gate within `ws.upgrade_timeout_secs` is dropped.
 pub async fn serve(
     bound: Bound,
     d: Arc<Daemon>,
@@ -80,6 +78,7 @@ pub async fn serve(
         .set_config(server_config(d.cfg.max_upload_bytes))
         .set_rpc_middleware(crate::rpc::panic::middleware())
         .to_service_builder();
+    let upgrade_timeout = Duration::from_secs(d.cfg.ws.upgrade_timeout_secs);
     let max_open = max_tcp_connections(super::accept::nofile_limit());
     let open = Arc::new(Semaphore::new(max_open));
     let pending = Arc::new(Semaphore::new(MAX_PENDING.min(max_open)));
@@ -141,7 +140,7 @@ pub async fn serve(
                 tokio::select! {
                     _ = &mut conn => return,
                     _ = admitted.cancelled() => {}
-                    _ = tokio::time::sleep(UPGRADE_TIMEOUT) => {
+                    _ = tokio::time::sleep(upgrade_timeout) => {
                         tracing::debug!("no upgrade in time; closing");
                         return;
                     }

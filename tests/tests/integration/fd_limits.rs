@@ -82,7 +82,9 @@ async fn assert_quiet(d: &Daemon, what: &str) {
 
 #[tokio::test]
 async fn idle_tcp_peers_cannot_lock_unix_clients_out() {
-    let d = low_limit_daemon("[ws]\nlisten = \"127.0.0.1:0\"\n").await;
+    // Peers that never upgrade are kept for the whole hour the config allows: only
+    // the caps on TCP connections, not the timeout, can keep descriptors free.
+    let d = low_limit_daemon("[ws]\nlisten = \"127.0.0.1:0\"\nupgrade_timeout_secs = 3600\n").await;
     let addr = d.client().await.status().await.unwrap().ws_listen.unwrap();
     // Twice the daemon's file limit in TCP peers that never send a byte.
     let mut idle = Vec::new();
