@@ -54,7 +54,35 @@ pub fn module(d: Arc<Daemon>) -> RpcModule<()> {
         sessiond_protocol::schema::openrpc()
     })
     .expect("unique method names");
+    #[cfg(debug_assertions)]
+    if std::env::var_os(TEST_PANIC_ENV).is_some() {
+        install_panic_methods(&mut m);
+    }
     m
+}
+
+/// Debug builds only: with this variable in the daemon's environment, two methods
+/// that panic (`rpc.sessiond.test_panic`, synchronous, and
+/// `rpc.sessiond.test_panic_async`) are served, so that the integration tests can
+/// check that every transport answers a panicking handler ([`panic`]). A release
+/// build has neither the methods nor the variable.
+#[cfg(debug_assertions)]
+pub const TEST_PANIC_ENV: &str = "SESSIOND_TEST_PANIC_METHODS";
+
+#[cfg(debug_assertions)]
+fn install_panic_methods(m: &mut RpcModule<()>) {
+    m.register_method(
+        "rpc.sessiond.test_panic",
+        |_, _, _| -> Result<(), ErrorObjectOwned> { panic!("rpc.sessiond.test_panic was called") },
+    )
+    .expect("unique method names");
+    m.register_async_method("rpc.sessiond.test_panic_async", |_, _, _| async {
+        if true {
+            panic!("rpc.sessiond.test_panic_async was called");
+        }
+        Ok::<(), ErrorObjectOwned>(())
+    })
+    .expect("unique method names");
 }
 
 /// The connection context of a call. Every transport inserts one; a call without

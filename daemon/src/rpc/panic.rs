@@ -77,22 +77,30 @@ where
             Some(m) => Cow::Borrowed(m),
             None => Cow::Owned(req.method_name().to_owned()),
         };
-        let fut = self.0.call(req);
+        // A synchronous method runs inside `call` itself (jsonrpsee runs its
+        // callback there and returns a ready future): catch that too.
+        let fut = std::panic::catch_unwind(AssertUnwindSafe(|| self.0.call(req)));
         async move {
-            AssertUnwindSafe(fut)
-                .catch_unwind()
-                .await
-                .unwrap_or_else(|_| internal(id, &method))
+            match fut {
+                Ok(fut) => AssertUnwindSafe(fut)
+                    .catch_unwind()
+                    .await
+                    .unwrap_or_else(|_| internal(id, &method)),
+                Err(_) => internal(id, &method),
+            }
         }
     }
 
     fn batch<'a>(&self, batch: Batch<'a>) -> impl Future<Output = MethodResponse> + Send + 'a {
-        let fut = self.0.batch(batch);
+        let fut = std::panic::catch_unwind(AssertUnwindSafe(|| self.0.batch(batch)));
         async move {
-            AssertUnwindSafe(fut)
-                .catch_unwind()
-                .await
-                .unwrap_or_else(|_| internal(Id::Null, "batch"))
+            match fut {
+                Ok(fut) => AssertUnwindSafe(fut)
+                    .catch_unwind()
+                    .await
+                    .unwrap_or_else(|_| internal(Id::Null, "batch")),
+                Err(_) => internal(Id::Null, "batch"),
+            }
         }
     }
 
@@ -101,15 +109,16 @@ where
         n: Notification<'a>,
     ) -> impl Future<Output = MethodResponse> + Send + 'a {
         let method = n.method_name().to_owned();
-        let fut = self.0.notification(n);
+        let fut = std::panic::catch_unwind(AssertUnwindSafe(|| self.0.notification(n)));
         async move {
-            AssertUnwindSafe(fut)
-                .catch_unwind()
-                .await
-                .unwrap_or_else(|_| {
-                    tracing::error!(method, "an rpc notification handler panicked");
-                    MethodResponse::notification()
-                })
+            let caught = match fut {
+                Ok(fut) => AssertUnwindSafe(fut).catch_unwind().await.ok(),
+                Err(_) => None,
+            };
+            caught.unwrap_or_else(|| {
+                tracing::error!(method, "an rpc notification handler panicked");
+                MethodResponse::notification()
+            })
         }
     }
 }
@@ -144,15 +153,65 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_panicking_handler_answers_internal_error_with_its_id() {
+    /// A service that panics in `call` itself, as jsonrpsee's service does when a
+    /// synchronous method panics (it runs the method before returning a future).
+    #[derive(Clone)]
+    struct BoomAtOnce;
+
+    #[allow(clippy::manual_async_fn)]
+    impl RpcServiceT for BoomAtOnce {
+        type MethodResponse = MethodResponse;
+        type NotificationResponse = MethodResponse;
+        type BatchResponse = MethodResponse;
+
+        fn call<'a>(&self, _: Request<'a>) -> impl Future<Output = MethodResponse> + Send + 'a {
+            panic!("sync handler bug");
+            #[allow(unreachable_code)]
+            async {
+                unreachable!()
+            }
+        }
+
+        fn batch<'a>(&self, _: Batch<'a>) -> impl Future<Output = MethodResponse> + Send + 'a {
+            panic!("sync handler bug");
+            #[allow(unreachable_code)]
+            async {
+                unreachable!()
+            }
+        }
+
+        fn notification<'a>(
+            &self,
+            _: Notification<'a>,
+        ) -> impl Future<Output = MethodResponse> + Send + 'a {
+            panic!("sync handler bug");
+            #[allow(unreachable_code)]
+            async {
+                unreachable!()
+            }
+        }
+    }
+
+    async fn answer<S>(service: CatchPanic<S>) -> serde_json::Value
+    where
+        CatchPanic<S>: RpcServiceT<MethodResponse = MethodResponse>,
+    {
         let req: Request<'_> =
             serde_json::from_str(r#"{"jsonrpc":"2.0","id":7,"method":"session/get"}"#).unwrap();
-        let resp = CatchPanic(Boom).call(req).await;
+        let resp = service.call(req).await;
         assert!(resp.is_error());
-        let v: serde_json::Value = serde_json::from_str(resp.as_json().get()).unwrap();
-        assert_eq!(v["id"], 7);
-        assert_eq!(v["error"]["code"], codes::INTERNAL_ERROR);
-        assert_eq!(v["error"]["message"], "internal error");
+        serde_json::from_str(resp.as_json().get()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_internal_error_with_its_id() {
+        for v in [
+            answer(CatchPanic(Boom)).await,
+            answer(CatchPanic(BoomAtOnce)).await,
+        ] {
+            assert_eq!(v["id"], 7);
+            assert_eq!(v["error"]["code"], codes::INTERNAL_ERROR);
+            assert_eq!(v["error"]["message"], "internal error");
+        }
     }
 }

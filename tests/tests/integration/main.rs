@@ -27,6 +27,7 @@ mod disk_full;
 mod fd_limits;
 mod fresh_start;
 mod fuzz_frames;
+mod handler_panics;
 mod install;
 mod jsonrpc_edges;
 mod lagging_subscriber;
