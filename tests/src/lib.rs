@@ -108,7 +108,13 @@ pub struct Dirs {
 
 impl Dirs {
     pub fn new() -> Dirs {
-        let root = tempfile::tempdir().expect("tempdir");
+        // `SESSIOND_TEST_KEEP=1` keeps every test's directory (config, data, the
+        // daemon's log) for a look after a failure.
+        let root = tempfile::Builder::new()
+            .prefix("sessiond-test-")
+            .disable_cleanup(std::env::var_os("SESSIOND_TEST_KEEP").is_some())
+            .tempdir()
+            .expect("tempdir");
         let run = root.path().join("run");
         fs::create_dir_all(&run).unwrap();
         fs::set_permissions(&run, fs::Permissions::from_mode(0o700)).unwrap();

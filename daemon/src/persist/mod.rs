@@ -135,7 +135,7 @@ impl Db {
         let recovery = recover::recover(&mut conn)?;
         let (tx, rx) = std::sync::mpsc::channel::<Job>();
         let blobs = blobs_dir.to_path_buf();
-        let faults = Arc::new(write::Faults::default());
+        let faults = Arc::new(write::Faults::from_env());
         let fail = faults.clone();
         let writer = std::thread::Builder::new()
             .name("sessiond-db".into())

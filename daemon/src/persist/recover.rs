@@ -20,7 +20,8 @@ use sessiond_protocol::{Event, EventEnvelope, SessionId, StopReason, TurnId, Tur
 pub const INTERRUPTED_ERROR: &str = "the daemon stopped while this turn was running";
 
 pub(super) fn recover(conn: &mut Connection) -> Result<Recovery, rusqlite::Error> {
-    let tx = conn.transaction()?;
+    // IMMEDIATE, as every write of the daemon's connections (see `write::apply_batch`).
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut recovery = Recovery {
         seq_gaps: close_seq_gaps(&tx)?,
         ..Recovery::default()

@@ -130,7 +130,8 @@ pub fn migrate(conn: &mut Connection) -> Result<(), super::PersistError> {
     if current == SCHEMA_VERSION {
         return Ok(());
     }
-    let tx = conn.transaction()?;
+    // IMMEDIATE, as every write of the daemon's connections (see `write::apply_batch`).
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     for sql in MIGRATIONS.iter().skip(current.max(0) as usize) {
         tx.execute_batch(sql)?;
     }

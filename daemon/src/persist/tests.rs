@@ -231,3 +231,58 @@ async fn a_stale_row_write_never_revives_a_killed_or_expired_session() {
     }
     db.close();
 }
+
+/// The process registry writes to the same database from its own connection. A write
+/// of the daemon's writer that reads before it changes anything (a delete looks up
+/// the session's uploads first) must not fail because the registry committed in
+/// between: in a deferred transaction that is SQLITE_BUSY_SNAPSHOT at once, with no
+/// busy wait; the writer's transactions take the write lock first instead.
+#[tokio::test]
+async fn writes_do_not_fail_while_another_connection_commits() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    const N: usize = 1000;
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = Db::open(dir.path(), dir.path()).unwrap();
+    for i in 0..N {
+        db.write(vec![Op::InsertSession(record(&format!("ses_{i}")))])
+            .await
+            .unwrap();
+    }
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let other = {
+        let (stop, path) = (stop.clone(), db.path().to_path_buf());
+        std::thread::spawn(move || {
+            let c = rusqlite::Connection::open(path).unwrap();
+            c.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+            c.execute_batch("PRAGMA synchronous = OFF").unwrap();
+            c.execute_batch(crate::agent::process::REGISTRY_TABLE)
+                .unwrap();
+            let mut commits = 0u64;
+            while !stop.load(Ordering::Relaxed) && commits < 10_000_000 {
+                c.execute(
+                    "INSERT OR REPLACE INTO agent_processes (pgid, tag, started_at) VALUES (1, 't', 'x')",
+                    [],
+                )
+                .unwrap();
+                commits += 1;
+            }
+            commits
+        })
+    };
+    let mut failed = Vec::new();
+    for i in 0..N {
+        let id = SessionId(format!("ses_{i}"));
+        if let Err(e) = db.write(vec![Op::DeleteSession(id)]).await {
+            failed.push(e.to_string());
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let commits = other.join().unwrap();
+    assert!(
+        failed.is_empty(),
+        "{} of {N} deletes failed while the other connection made {commits} commits: {:?}",
+        failed.len(),
+        failed.first()
+    );
+    db.close();
+}

@@ -115,6 +115,34 @@ pub(super) struct Faults {
     pub failing: AtomicBool,
     /// Nothing is committed until cleared, as on a stalled disk.
     pub paused: AtomicBool,
+    /// Debug builds: every write fails while this file exists ([`FAIL_WRITES_ENV`]).
+    #[cfg(debug_assertions)]
+    pub fail_while: Option<std::path::PathBuf>,
+}
+
+/// Debug builds only: the daemon's writes fail while the file this variable names
+/// exists, so that the integration tests can fail a durable write of the real
+/// binary at a chosen moment (issue 10, defect 2). A release build ignores it.
+#[cfg(debug_assertions)]
+pub const FAIL_WRITES_ENV: &str = "SESSIOND_TEST_FAIL_WRITES_WHILE";
+
+impl Faults {
+    /// The faults the environment asks for (none in a release build).
+    pub fn from_env() -> Faults {
+        Faults {
+            #[cfg(debug_assertions)]
+            fail_while: std::env::var_os(FAIL_WRITES_ENV).map(std::path::PathBuf::from),
+            ..Faults::default()
+        }
+    }
+
+    fn failing_now(&self) -> bool {
+        #[cfg(debug_assertions)]
+        if self.fail_while.as_deref().is_some_and(|p| p.exists()) {
+            return true;
+        }
+        self.failing.load(Ordering::SeqCst)
+    }
 }
 
 /// How long a batch of writes that nobody waits for (event history, detached steps)
@@ -190,7 +218,7 @@ pub(super) fn writer_loop(
         }
         let batch = gather(first, &rx, GATHER);
         written += batch.iter().map(job_weight).sum::<usize>() as u64;
-        if faults.failing.load(Ordering::SeqCst) {
+        if faults.failing_now() {
             for job in batch {
                 if let Some(done) = job.done {
                     let _ = done.send(Err("injected write failure".into()));
@@ -244,7 +272,11 @@ fn apply_batch(
     batch: &[Job],
     orphans: &mut Vec<String>,
 ) -> Result<(), rusqlite::Error> {
-    let tx = conn.transaction()?;
+    // IMMEDIATE: the write lock is taken first. A deferred transaction that read
+    // before it wrote (an op that looks up what it changes) failed at once with
+    // SQLITE_BUSY_SNAPSHOT when the process registry's connection committed in
+    // between; waiting for the lock up front goes through the busy timeout instead.
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut candidates = Vec::new();
     for job in batch {
         for op in &job.ops {

@@ -51,5 +51,6 @@ mod store_defects;
 mod systemd;
 mod turn_rules;
 mod upload_bounds;
+mod write_failures;
 mod ws_edges;
 mod ws_tcp;
