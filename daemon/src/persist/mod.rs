@@ -1,6 +1,7 @@
 //! The embedded SQLite database: schema and migrations, one writer thread with group
 //! commit, and a small pool of readers. Async code never blocks on SQLite.
 
+mod faults;
 mod fresh;
 mod read;
 mod recover;
@@ -98,7 +99,7 @@ struct DbInner {
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Fault injection for tests (see [`Db::fail_writes`], [`Db::pause_writes`]).
     #[cfg_attr(not(test), allow(dead_code))]
-    faults: Arc<write::Faults>,
+    faults: Arc<faults::Faults>,
 }
 
 /// What start-up recovery found and repaired.
@@ -135,7 +136,7 @@ impl Db {
         let recovery = recover::recover(&mut conn)?;
         let (tx, rx) = std::sync::mpsc::channel::<Job>();
         let blobs = blobs_dir.to_path_buf();
-        let faults = Arc::new(write::Faults::from_env());
+        let faults = Arc::new(faults::Faults::from_env());
         let fail = faults.clone();
         let writer = std::thread::Builder::new()
             .name("sessiond-db".into())

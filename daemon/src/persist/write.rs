@@ -1,13 +1,14 @@
 //! The writer thread: drains queued jobs, applies them in one transaction (group
 //! commit), then acknowledges every job of the batch.
 
+use super::faults::Faults;
 use super::Job;
 use crate::record::{MessageRecord, SessionRecord, TurnRecord, UploadRecord};
 use crate::util::now_rfc3339;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use sessiond_protocol::{SessionId, TurnId, TurnVerdict};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
 
@@ -106,43 +107,6 @@ impl Op {
 
 fn job_weight(job: &Job) -> usize {
     job.ops.iter().map(Op::weight).sum::<usize>().max(1)
-}
-
-/// Faults a test can inject into the writer (never set outside tests).
-#[derive(Default)]
-pub(super) struct Faults {
-    /// Every write fails, as on a full disk.
-    pub failing: AtomicBool,
-    /// Nothing is committed until cleared, as on a stalled disk.
-    pub paused: AtomicBool,
-    /// Debug builds: every write fails while this file exists ([`FAIL_WRITES_ENV`]).
-    #[cfg(debug_assertions)]
-    pub fail_while: Option<std::path::PathBuf>,
-}
-
-/// Debug builds only: the daemon's writes fail while the file this variable names
-/// exists, so that the integration tests can fail a durable write of the real
-/// binary at a chosen moment (issue 10, defect 2). A release build ignores it.
-#[cfg(debug_assertions)]
-pub const FAIL_WRITES_ENV: &str = "SESSIOND_TEST_FAIL_WRITES_WHILE";
-
-impl Faults {
-    /// The faults the environment asks for (none in a release build).
-    pub fn from_env() -> Faults {
-        Faults {
-            #[cfg(debug_assertions)]
-            fail_while: std::env::var_os(FAIL_WRITES_ENV).map(std::path::PathBuf::from),
-            ..Faults::default()
-        }
-    }
-
-    fn failing_now(&self) -> bool {
-        #[cfg(debug_assertions)]
-        if self.fail_while.as_deref().is_some_and(|p| p.exists()) {
-            return true;
-        }
-        self.failing.load(Ordering::SeqCst)
-    }
 }
 
 /// How long a batch of writes that nobody waits for (event history, detached steps)
