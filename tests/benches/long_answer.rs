@@ -124,11 +124,13 @@ async fn main() {
     let after = status_kib(pid, "VmRSS:");
     let anon_after = status_kib(pid, "RssAnon:");
     // Later still: the writer trims once it has been idle, after the stored history
-    // has caught up with the turn.
+    // has caught up with the turn. Not synchronising: the figures are RSS at fixed
+    // times after the turn, which is what "back near the baseline" asks about.
     tokio::time::sleep(Duration::from_secs(4)).await;
     let later = status_kib(pid, "VmRSS:");
     let (anon_later, threads_later) = (status_kib(pid, "RssAnon:"), status_kib(pid, "Threads:"));
     // Past tokio's keep-alive of idle blocking threads (10 s): their stacks are gone.
+    // A measurement time, as above, not a wait for an event.
     tokio::time::sleep(Duration::from_secs(7)).await;
     let latest = status_kib(pid, "VmRSS:");
     let (anon_latest, threads_latest) = (status_kib(pid, "RssAnon:"), status_kib(pid, "Threads:"));

@@ -50,6 +50,22 @@ fn internal(id: Id<'static>, method: &str) -> MethodResponse {
     )
 }
 
+/// Starts a call with `start` and runs it to its end; `None` if it panicked, in
+/// `start` itself or in the future. A synchronous method panics in `start`: jsonrpsee
+/// runs its callback inside the service's `call` and returns a ready future.
+fn guarded<'a, F>(start: impl FnOnce() -> F) -> impl Future<Output = Option<F::Output>> + Send + 'a
+where
+    F: Future + Send + 'a,
+{
+    let started = std::panic::catch_unwind(AssertUnwindSafe(start));
+    async move {
+        match started {
+            Ok(fut) => AssertUnwindSafe(fut).catch_unwind().await.ok(),
+            Err(_) => None,
+        }
+    }
+}
+
 /// Catches a panic of the wrapped service's calls.
 #[derive(Clone)]
 pub struct CatchPanic<S>(pub S);
@@ -77,31 +93,13 @@ where
             Some(m) => Cow::Borrowed(m),
             None => Cow::Owned(req.method_name().to_owned()),
         };
-        // A synchronous method runs inside `call` itself (jsonrpsee runs its
-        // callback there and returns a ready future): catch that too.
-        let fut = std::panic::catch_unwind(AssertUnwindSafe(|| self.0.call(req)));
-        async move {
-            match fut {
-                Ok(fut) => AssertUnwindSafe(fut)
-                    .catch_unwind()
-                    .await
-                    .unwrap_or_else(|_| internal(id, &method)),
-                Err(_) => internal(id, &method),
-            }
-        }
+        let fut = guarded(|| self.0.call(req));
+        async move { fut.await.unwrap_or_else(|| internal(id, &method)) }
     }
 
     fn batch<'a>(&self, batch: Batch<'a>) -> impl Future<Output = MethodResponse> + Send + 'a {
-        let fut = std::panic::catch_unwind(AssertUnwindSafe(|| self.0.batch(batch)));
-        async move {
-            match fut {
-                Ok(fut) => AssertUnwindSafe(fut)
-                    .catch_unwind()
-                    .await
-                    .unwrap_or_else(|_| internal(Id::Null, "batch")),
-                Err(_) => internal(Id::Null, "batch"),
-            }
-        }
+        let fut = guarded(|| self.0.batch(batch));
+        async move { fut.await.unwrap_or_else(|| internal(Id::Null, "batch")) }
     }
 
     fn notification<'a>(
@@ -109,13 +107,9 @@ where
         n: Notification<'a>,
     ) -> impl Future<Output = MethodResponse> + Send + 'a {
         let method = n.method_name().to_owned();
-        let fut = std::panic::catch_unwind(AssertUnwindSafe(|| self.0.notification(n)));
+        let fut = guarded(|| self.0.notification(n));
         async move {
-            let caught = match fut {
-                Ok(fut) => AssertUnwindSafe(fut).catch_unwind().await.ok(),
-                Err(_) => None,
-            };
-            caught.unwrap_or_else(|| {
+            fut.await.unwrap_or_else(|| {
                 tracing::error!(method, "an rpc notification handler panicked");
                 MethodResponse::notification()
             })

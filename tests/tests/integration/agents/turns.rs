@@ -3,6 +3,16 @@
 
 use super::*;
 
+/// After two turns: two rounds, and twice one turn's usage.
+async fn assert_two_rounds_counted(c: &Client, id: &SessionId, usage: (u64, u64)) {
+    let info = c.get_session(id).await.unwrap();
+    assert_eq!(info.round_count, 2);
+    assert_eq!(
+        (info.usage.input_tokens, info.usage.output_tokens),
+        (2 * usage.0, 2 * usage.1)
+    );
+}
+
 #[tokio::test]
 async fn the_openai_agent_receives_overrides_and_the_history() {
     let mut llm = FakeLlm::start().await;
@@ -39,12 +49,7 @@ async fn the_openai_agent_receives_overrides_and_the_history() {
         ])
     );
 
-    let info = c.get_session(&id).await.unwrap();
-    assert_eq!(info.round_count, 2);
-    assert_eq!(
-        (info.usage.input_tokens, info.usage.output_tokens),
-        (2 * LLM_USAGE.0, 2 * LLM_USAGE.1)
-    );
+    assert_two_rounds_counted(&c, &id, LLM_USAGE).await;
 }
 
 #[tokio::test]
@@ -89,12 +94,7 @@ async fn the_command_agent_receives_overrides_and_the_history() {
     assert_eq!(seen[1]["overrides"]["model"], "override-model");
     assert_eq!(seen[1]["overrides"]["temperature"], 1.25);
 
-    let info = c.get_session(&id).await.unwrap();
-    assert_eq!(info.round_count, 2);
-    assert_eq!(
-        (info.usage.input_tokens, info.usage.output_tokens),
-        (2 * SCRIPT_USAGE.0, 2 * SCRIPT_USAGE.1)
-    );
+    assert_two_rounds_counted(&c, &id, SCRIPT_USAGE).await;
 }
 
 #[tokio::test]
